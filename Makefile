@@ -1,0 +1,58 @@
+# Backlot: `make run` runs the product on its embedded default; `make test` runs the whole suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv: ## Install uv (the Python package manager) if it is missing
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+.PHONY: sync
+sync: uv ## Install the locked Python dependencies into .venv
+	@$(UV) sync --frozen --quiet
+
+.PHONY: run
+run: sync ## Run the whole product on this machine (SQLite, embedded broker, local driver)
+	@$(UV) run --frozen backlot run
+
+.PHONY: migrate
+migrate: sync ## Bring the control-plane database to the newest migration
+	@$(UV) run --frozen backlot migrate
+
+.PHONY: test-deps
+test-deps: ## Install the Debian packages the tests need (PostgreSQL, Redis, Chromium)
+	@bash infra/testenv/install.sh
+
+.PHONY: services-up
+services-up: test-deps ## Start the test PostgreSQL and Redis on loopback
+	@python3 -m infra.testenv.services up
+
+.PHONY: services-down
+services-down: ## Stop the test PostgreSQL and Redis
+	@python3 -m infra.testenv.services down
+
+.PHONY: test
+test: test-deps sync ## Install what the tests need, start the servers, run the suite
+	@python3 -m infra.testenv.services up
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: sync ## ruff (lint and format) and mypy
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy
+
+.PHONY: format
+format: sync ## Format and fix what ruff can
+	@$(UV) run --frozen ruff format .
+	@$(UV) run --frozen ruff check --fix .
+
+.PHONY: bench
+bench: sync ## Run the benchmarks and print their figures
+	@$(UV) run --frozen pytest tests/bench -m bench -s

@@ -1,0 +1,114 @@
+"""The control plane's Litestar application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import structlog
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin, SQLAlchemySyncConfig
+from litestar import Litestar, MediaType, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from control_plane.core.database import build_engine, build_session_factory
+from control_plane.core.errors import DomainError
+from control_plane.core.logging import configure_logging
+from control_plane.core.settings import Settings, load_settings
+from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
+from control_plane.health import HealthController
+from control_plane.identity.routes import LoginController
+from control_plane.models import import_all
+from control_plane.signup.routes import SignupController
+from control_plane.tenants.routes import ConsoleController, TenantApiController
+from control_plane.worker import build_celery
+
+HERE = Path(__file__).resolve().parent
+log = structlog.get_logger(__name__)
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
+    if _wants_html(request):
+        return Redirect(path=f"/login?next_={request.url.path}")
+    return Response({"status_code": 401, "detail": exc.detail}, status_code=401, media_type=MediaType.JSON)
+
+
+def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return Response({"status_code": exc.status_code, "detail": exc.message}, status_code=exc.status_code)
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if _wants_html(request):
+        return Response(
+            f"<!doctype html><title>{exc.status_code}</title><h1>{exc.status_code}</h1><p>{exc.detail}</p>",
+            status_code=exc.status_code,
+            media_type=MediaType.HTML,
+        )
+    return Response({"status_code": exc.status_code, "detail": exc.detail}, status_code=exc.status_code)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    import_all()
+    engine = build_engine(settings.resolved_database_url)
+    state = PlaneState(settings=settings, sessions=build_session_factory(engine), celery=build_celery(settings))
+    database = SQLAlchemySyncConfig(
+        engine_instance=engine,
+        session_dependency_key="db_session",
+        before_send_handler="autocommit_include_redirects",
+        session_maker=state.sessions,
+    )
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            SignupController,
+            LoginController,
+            ConsoleController,
+            TenantApiController,
+            PrometheusController,
+            create_static_files_router(path="/static", directories=[HERE / "static"]),
+        ],
+        plugins=[SQLAlchemyPlugin(config=database)],
+        middleware=[
+            CookieBackendConfig(
+                secret=settings.session_secret,
+                key="backlot_session",
+                max_age=settings.session_max_age_seconds,
+                secure=settings.cookies_secure,
+                httponly=True,
+                samesite="lax",
+            ).middleware,
+            PrometheusConfig(app_name="backlot_control_plane", group_path=True).middleware,
+        ],
+        csrf_config=CSRFConfig(
+            secret=settings.session_secret.hex(),
+            cookie_name="backlot_csrf",
+            cookie_secure=settings.cookies_secure,
+            cookie_samesite="strict",
+        ),
+        template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(title="Backlot control plane", version="0.1.0", path="/schema"),
+        before_request=bind_request_context,
+        after_request=stamp_request_id,
+        after_response=relay_pending,
+        exception_handlers={
+            NotAuthorizedException: _not_authorized,
+            DomainError: _domain_error,
+            HTTPException: _http_error,
+        },
+        state=State({"plane": state}),
+    )

@@ -1,0 +1,112 @@
+"""``backlot``: run the product on its embedded default, migrate, and operate it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+import click
+
+from control_plane.core import migrations
+from control_plane.core.logging import configure_logging, redact_url
+from control_plane.core.settings import load_settings
+from control_plane.provisioning.drivers.local import LocalDriver
+
+
+@click.group()
+def main() -> None:
+    """Backlot control plane."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the control-plane database schema to the newest migration."""
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    migrations.upgrade(settings.resolved_database_url)
+    click.echo(f"database at head: {redact_url(settings.resolved_database_url)}")
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, env=os.environ.copy())  # noqa: S603 - our own interpreter and modules
+
+
+def _stop(processes: list[subprocess.Popen[bytes]], grace_seconds: float = 15.0) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    for process in processes:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@main.command()
+@click.option("--workers/--no-workers", default=True, help="Also run a Celery worker with embedded beat.")
+def run(workers: bool) -> None:
+    """Run the whole product on this machine: web, worker and beat, tenant runtimes as processes."""
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    migrations.upgrade(settings.resolved_database_url)
+
+    python = sys.executable
+    processes = [
+        _spawn(
+            [
+                python, "-m", "uvicorn", "control_plane.app:create_app", "--factory",
+                "--host", settings.host, "--port", str(settings.port), "--no-access-log",
+            ]
+        )
+    ]
+    if workers:
+        processes.append(
+            _spawn(
+                [
+                    python, "-m", "celery", "-A", "control_plane.celery_main", "worker", "--beat",
+                    "--loglevel", settings.log_level, "--concurrency", "2",
+                    "--hostname", f"backlot@{os.uname().nodename}",
+                ]
+            )
+        )
+
+    stopping = False
+
+    def _request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+
+    url = settings.resolved_public_url
+    click.echo(
+        "\n"
+        f"  Backlot is running at {url}\n"
+        f"  Sign up for a portal:  {url}/signup\n"
+        f"  API reference:         {url}/schema\n"
+        f"  Data:                  {settings.resolved_data_dir}\n"
+        "  Press Ctrl-C to stop.\n",
+        err=True,
+    )
+    exit_code = 0
+    while not stopping:
+        for process in processes:
+            if process.poll() is not None:
+                click.echo(f"a Backlot process exited with {process.returncode}; stopping", err=True)
+                exit_code = 1
+                stopping = True
+        time.sleep(0.3)
+
+    click.echo("stopping…", err=True)
+    _stop(processes)
+    stopped = LocalDriver(settings).stop_all()
+    click.echo(f"stopped; {stopped} tenant runtime(s) stopped, their data kept", err=True)
+    sys.exit(exit_code)

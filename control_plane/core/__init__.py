@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the control plane: settings, database, logging, errors, security."""

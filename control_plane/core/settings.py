@@ -1,0 +1,117 @@
+"""Control-plane configuration, read from the environment (prefix ``BACKLOT_``)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the control plane, its workers and its CLI read from the environment.
+
+    The defaults are the embedded default: SQLite files and an embedded broker under
+    ``data_dir`` and the ``local`` runtime driver, so that a fresh checkout runs with
+    nothing installed. Production sets ``BACKLOT_ENV=production`` and real URLs.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BACKLOT_", env_file=None, extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".backlot")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = ""
+    database_url: str = ""
+    broker_url: str = ""
+    secret_key: SecretStr = SecretStr("")
+    base_domain: str = "localhost"
+
+    runtime_driver: Literal["local"] = "local"
+    runtime_release: str = "0.1.0"
+    local_runtime_python: str = sys.executable
+    runtime_start_timeout_seconds: float = Field(default=30.0, gt=0)
+    runtime_startup_delay_seconds: float = Field(default=0.0, ge=0)
+
+    reconcile_lease_seconds: float = Field(default=60.0, gt=0)
+    reconcile_max_retries: int = Field(default=8, ge=0)
+    resync_interval_seconds: float = Field(default=30.0, gt=0)
+    outbox_relay_interval_seconds: float = Field(default=2.0, gt=0)
+    broker_check_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _require_production_secrets(self) -> Settings:
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("BACKLOT_DATABASE_URL", self.database_url),
+                    ("BACKLOT_BROKER_URL", self.broker_url),
+                    ("BACKLOT_SECRET_KEY", self.secret_key.get_secret_value()),
+                    ("BACKLOT_PUBLIC_URL", self.public_url),
+                )
+                if not value
+            ]
+            if missing:
+                msg = f"production needs these settings: {', '.join(missing)}"
+                raise ValueError(msg)
+        return self
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / 'control-plane.db'}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        # kombu's SQLAlchemy transport turns a SQLite file into a broker: the embedded default.
+        return self.broker_url or f"sqla+sqlite:///{self.resolved_data_dir / 'broker.db'}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def cookies_secure(self) -> bool:
+        return urlsplit(self.resolved_public_url).scheme == "https"
+
+    @property
+    def runtimes_dir(self) -> Path:
+        path = self.resolved_data_dir / "runtimes"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @cached_property
+    def session_secret(self) -> bytes:
+        """32 bytes for the session cookie cipher.
+
+        Outside production a key is generated once and kept in the data directory so
+        sessions survive a restart of ``make run``.
+        """
+        configured = self.secret_key.get_secret_value()
+        if configured:
+            return configured.encode().ljust(32, b"\0")[:32]
+        key_file = self.resolved_data_dir / "secret.key"
+        if not key_file.exists():
+            key_file.touch(mode=0o600)
+            key_file.write_text(secrets.token_hex(16))
+        return key_file.read_text().strip().encode()[:32]
+
+
+def load_settings() -> Settings:
+    return Settings()

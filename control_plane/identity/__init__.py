@@ -1,0 +1,1 @@
+"""Who is who: organizations, users and their memberships."""

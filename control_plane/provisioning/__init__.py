@@ -1,0 +1,1 @@
+"""Provisioning: the reconciler that brings each tenant's runtime to its spec, and its drivers."""

@@ -1,0 +1,80 @@
+"""What the reconciler needs from a place that runs tenant runtimes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSpec:
+    """The part of a tenant's spec a driver acts on."""
+
+    tenant_id: str
+    slug: str
+    organization_name: str
+    runtime_release: str
+    size_tier: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionUpdate:
+    type: str
+    status: bool
+    reason: str
+    message: str = ""
+
+
+@dataclass(slots=True)
+class RuntimeObservation:
+    """What a driver saw: enough to write the tenant's status."""
+
+    database_ready: bool = False
+    workload_ready: bool = False
+    url: str | None = None
+    message: str = ""
+    names: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.database_ready and self.workload_ready
+
+
+Progress = Callable[[ConditionUpdate], None]
+
+
+class DriverError(Exception):
+    """The runtime cannot be brought up as asked; retrying the same thing will not help."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class TransientDriverError(Exception):
+    """Something in the way may clear up by itself (a busy API, a timeout); retry later."""
+
+
+class RuntimeDriver(Protocol):
+    name: str
+
+    def ensure(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation:
+        """Create or repair everything the tenant runs on, and wait (bounded) for it to be healthy."""
+        ...
+
+    def observe(self, spec: RuntimeSpec) -> RuntimeObservation:
+        """Look without changing anything."""
+        ...
+
+    def suspend(self, spec: RuntimeSpec) -> None:
+        """Stop serving, keep the data."""
+        ...
+
+    def resume(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation:
+        ...
+
+    def destroy(self, spec: RuntimeSpec) -> None:
+        """Remove the runtime and its data."""
+        ...

@@ -1,0 +1,260 @@
+"""``reconcile_tenant``: bring one tenant's runtime to one generation of its spec.
+
+Level-triggered and idempotent: every run re-reads the tenant, claims its operation
+with a compare-and-set and a lease, and drives the driver towards the spec. A worker
+killed at any line leaves a lease that runs out; the periodic resync then hands the
+tenant to a fresh operation, and the driver adopts whatever the lost worker started.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from uuid import UUID
+
+import structlog
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_plane.core.database import unit_of_work
+from control_plane.core.settings import Settings
+from control_plane.identity.models import Organization
+from control_plane.provisioning.drivers.base import (
+    ConditionUpdate,
+    DriverError,
+    RuntimeDriver,
+    RuntimeObservation,
+    RuntimeSpec,
+)
+from control_plane.provisioning.models import Operation, OperationState
+from control_plane.tenants import service as tenants
+from control_plane.tenants.lifecycle import TenantState
+from control_plane.tenants.models import Tenant
+
+log = structlog.get_logger(__name__)
+
+SYSTEM_ACTOR = "system:reconciler"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str
+    detail: str = ""
+
+
+class Reconciler:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], driver: RuntimeDriver) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.driver = driver
+
+    def _lease_until(self) -> dt.datetime:
+        return tenants.now() + dt.timedelta(seconds=self.settings.reconcile_lease_seconds)
+
+    def claim(self, operation_id: UUID) -> bool:
+        """Compare-and-set: take a pending operation, or one whose worker's lease ran out."""
+        with unit_of_work(self.sessions) as session:
+            current = tenants.now()
+            result = session.execute(
+                update(Operation)
+                .where(
+                    Operation.id == operation_id,
+                    or_(
+                        Operation.state == OperationState.PENDING,
+                        and_(Operation.state == OperationState.RUNNING, Operation.lease_expires_at < current),
+                    ),
+                )
+                .values(
+                    state=OperationState.RUNNING,
+                    attempts=Operation.attempts + 1,
+                    lease_expires_at=self._lease_until(),
+                    started_at=current,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def release(self, operation_id: UUID, error: str) -> None:
+        """Hand a claimed operation back so its retry can claim it again."""
+        with unit_of_work(self.sessions) as session:
+            operation = session.get(Operation, operation_id)
+            if operation is not None and operation.state == OperationState.RUNNING:
+                operation.state = OperationState.PENDING
+                operation.lease_expires_at = None
+                operation.error = error[:2000]
+
+    def run(self, operation_id: UUID) -> Outcome:
+        if not self.claim(operation_id):
+            log.info("reconcile.skipped", operation_id=str(operation_id), why="not claimable")
+            return Outcome("skipped", "already handled or held by another worker")
+
+        with unit_of_work(self.sessions) as session:
+            operation = session.get(Operation, operation_id)
+            assert operation is not None
+            tenant = tenants.get_tenant(session, operation.tenant_id)
+            structlog.contextvars.bind_contextvars(tenant_id=str(tenant.id), operation_id=str(operation_id))
+            if operation.generation < tenant.generation or tenant.state == TenantState.DELETED:
+                operation.state = OperationState.SUPERSEDED
+                operation.finished_at = tenants.now()
+                return Outcome("superseded", f"generation {operation.generation} < {tenant.generation}")
+            organization = session.get(Organization, tenant.organization_id)
+            assert organization is not None
+            spec = RuntimeSpec(
+                tenant_id=str(tenant.id),
+                slug=tenant.slug,
+                organization_name=organization.name,
+                runtime_release=tenant.runtime_release,
+                size_tier=tenant.size_tier,
+            )
+            suspended = tenant.suspended
+            if not suspended and tenant.state in (TenantState.PENDING, TenantState.FAILED):
+                tenants.transition(
+                    session,
+                    tenant,
+                    TenantState.PROVISIONING,
+                    reason="ProvisioningStarted",
+                    actor=SYSTEM_ACTOR,
+                    operation_id=operation_id,
+                )
+
+        log.info("reconcile.start", generation=operation.generation, suspended=suspended)
+        try:
+            if suspended:
+                self.driver.suspend(spec)
+                self._finish_suspended(operation_id)
+                return Outcome("suspended")
+            observation = self.driver.ensure(spec, lambda update_: self._progress(operation_id, update_))
+        except DriverError as exc:
+            self._fail(operation_id, exc.reason, exc.message)
+            return Outcome("failed", exc.message)
+        self._finish_ready(operation_id, observation)
+        return Outcome("ready", observation.url or "")
+
+    def _progress(self, operation_id: UUID, update_: ConditionUpdate) -> None:
+        """Write one step's condition at once (the signup page shows it live) and extend the lease."""
+        with unit_of_work(self.sessions) as session:
+            operation = session.get(Operation, operation_id)
+            assert operation is not None
+            operation.lease_expires_at = self._lease_until()
+            tenant = tenants.get_tenant(session, operation.tenant_id)
+            tenants.set_condition(tenant, update_.type, update_.status, update_.reason, update_.message)
+            tenants.set_condition(tenant, "Ready", False, "Provisioning", update_.message)
+        log.info("reconcile.progress", condition=update_.type, status=update_.status, reason=update_.reason)
+
+    def _finish_ready(self, operation_id: UUID, observation: RuntimeObservation) -> None:
+        with unit_of_work(self.sessions) as session:
+            operation = session.get(Operation, operation_id)
+            assert operation is not None
+            tenant = tenants.get_tenant(session, operation.tenant_id)
+            tenant.runtime_url = observation.url
+            tenant.runtime_names = observation.names
+            tenant.failure_reason = None
+            tenants.set_condition(tenant, "Degraded", False, "Healthy")
+            tenants.set_condition(tenant, "Ready", True, "RuntimeHealthy", "the portal is live")
+            if tenant.ready_at is None:
+                tenant.ready_at = tenants.now()
+            tenant.observed_generation = max(tenant.observed_generation, operation.generation)
+            tenants.transition(
+                session,
+                tenant,
+                TenantState.ACTIVE,
+                reason="Ready",
+                message=observation.url or "",
+                actor=SYSTEM_ACTOR,
+                operation_id=operation_id,
+            )
+            operation.state = OperationState.SUCCEEDED
+            operation.finished_at = tenants.now()
+            operation.error = None
+        log.info("reconcile.ready", url=observation.url)
+
+    def _finish_suspended(self, operation_id: UUID) -> None:
+        with unit_of_work(self.sessions) as session:
+            operation = session.get(Operation, operation_id)
+            assert operation is not None
+            tenant = tenants.get_tenant(session, operation.tenant_id)
+            tenants.set_condition(tenant, "WorkloadReady", False, "Suspended", "the portal is stopped; data is kept")
+            tenants.set_condition(tenant, "Ready", False, "Suspended", "the portal is suspended")
+            tenant.observed_generation = max(tenant.observed_generation, operation.generation)
+            tenants.transition(
+                session, tenant, TenantState.SUSPENDED, reason="Suspended", actor=SYSTEM_ACTOR, operation_id=operation_id
+            )
+            operation.state = OperationState.SUCCEEDED
+            operation.finished_at = tenants.now()
+
+    def _fail(self, operation_id: UUID, reason: str, message: str) -> None:
+        with unit_of_work(self.sessions) as session:
+            operation = session.get(Operation, operation_id)
+            assert operation is not None
+            tenant = tenants.get_tenant(session, operation.tenant_id)
+            tenants.set_condition(tenant, "Ready", False, reason, message)
+            tenants.set_condition(tenant, "Degraded", True, reason, message)
+            tenant.failure_reason = f"{reason}: {message}"
+            if tenant.state == TenantState.PROVISIONING:
+                tenants.transition(
+                    session,
+                    tenant,
+                    TenantState.FAILED,
+                    reason=reason,
+                    message=message,
+                    actor=SYSTEM_ACTOR,
+                    operation_id=operation_id,
+                )
+            operation.state = OperationState.FAILED
+            operation.finished_at = tenants.now()
+            operation.error = f"{reason}: {message}"[:2000]
+        log.warning("reconcile.failed", reason=reason, message=message)
+
+    def give_up(self, operation_id: UUID, error: str) -> None:
+        """Retries ran out on errors that looked transient: fail the tenant, retriable."""
+        self._fail(operation_id, "RetriesExhausted", error)
+
+    def resync(self) -> list[UUID]:
+        """Find tenants whose world does not match their spec and hand each a fresh operation.
+
+        Catches lost messages, workers killed mid-operation and runtimes that died.
+        """
+        requested: list[UUID] = []
+        current = tenants.now()
+        with unit_of_work(self.sessions) as session:
+            stale = session.scalars(
+                select(Operation).where(
+                    Operation.state == OperationState.RUNNING, Operation.lease_expires_at < current
+                )
+            ).all()
+            for operation in stale:
+                operation.state = OperationState.SUPERSEDED
+                operation.error = "the worker's lease ran out (worker lost)"
+                operation.finished_at = current
+            session.flush()
+
+            candidates = session.scalars(
+                select(Tenant).where(Tenant.state.not_in([TenantState.DELETED, TenantState.FAILED]))
+            ).all()
+            for tenant in candidates:
+                if tenants.live_operation(session, tenant.id) is not None:
+                    continue
+                needs_work = tenant.observed_generation < tenant.generation or tenant.state in (
+                    TenantState.PENDING,
+                    TenantState.PROVISIONING,
+                )
+                if not needs_work and tenant.state == TenantState.ACTIVE and not tenant.suspended:
+                    needs_work = not self._runtime_answers(session, tenant)
+                if needs_work:
+                    tenants.request_reconcile(session, tenant)
+                    requested.append(tenant.id)
+        if requested:
+            log.info("resync.requested", tenants=[str(t) for t in requested])
+        return requested
+
+    def _runtime_answers(self, session: Session, tenant: Tenant) -> bool:
+        organization = session.get(Organization, tenant.organization_id)
+        assert organization is not None
+        spec = RuntimeSpec(str(tenant.id), tenant.slug, organization.name, tenant.runtime_release, tenant.size_tier)
+        observation = self.driver.observe(spec)
+        if observation.workload_ready:
+            return True
+        tenants.set_condition(tenant, "Degraded", True, "RuntimeNotAnswering", observation.message)
+        tenants.set_condition(tenant, "Ready", False, "RuntimeNotAnswering", observation.message)
+        log.warning("resync.drift", tenant_id=str(tenant.id), message=observation.message)
+        return False

@@ -1,0 +1,113 @@
+"""The public pages: landing, signup form, slug check."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+import structlog
+from kombu import Connection
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
+
+from control_plane.core.errors import ValidationFailed
+from control_plane.core.web import plane, relay_after_commit
+from control_plane.signup import service
+from control_plane.signup.service import PLANS, SignupForm
+
+log = structlog.get_logger(__name__)
+
+
+def _form_context(state: State, values: dict[str, str], errors: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "base_domain": plane(state).settings.base_domain,
+        "values": values,
+        "errors": errors or {},
+        "plans": PLANS,
+        "available_plans": service.AVAILABLE_PLANS,
+    }
+
+
+def broker_reachable(broker_url: str, timeout: float) -> bool:
+    """Whether provisioning can be queued right now; signups wait for it rather than pile up."""
+    try:
+        with Connection(broker_url, connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+    except Exception:  # noqa: BLE001 - every transport raises its own errors
+        return False
+    return True
+
+
+class SignupController(Controller):
+    tags = ["signup"]
+    include_in_schema = False
+
+    @get("/", name="landing", sync_to_thread=False)
+    def landing(self) -> Template:
+        return Template(template_name="landing.html", context={})
+
+    @get("/signup", name="signup", sync_to_thread=False)
+    def signup_form(self, state: State) -> Template:
+        return Template(
+            template_name="signup.html",
+            context=_form_context(state, {"plan": "free", "signup_token": secrets.token_urlsafe(24)}),
+        )
+
+    @get("/signup/slug", operation_id="checkSlug", include_in_schema=True, sync_to_thread=True)
+    def check_slug(self, db_session: Session, name: str = "", slug: str = "") -> dict[str, Any]:
+        """Suggest an address from the organization's name, or say whether one is free."""
+        candidate = slug.strip().lower() or service.suggest_slug(name)
+        problem = service.slug_problem(db_session, candidate) if candidate else "Type an address."
+        return {"slug": candidate, "available": problem is None, "message": problem or "Available."}
+
+    @post("/signup", sync_to_thread=True, status_code=200)
+    def signup(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: Session,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Template | Redirect:
+        settings = plane(state).settings
+        form = SignupForm(
+            organization_name=data.get("organization_name", ""),
+            slug=data.get("slug", ""),
+            email=data.get("email", ""),
+            password=data.get("password", ""),
+            plan=data.get("plan", "free"),
+            signup_token=data.get("signup_token", ""),
+        )
+        values = {k: v for k, v in data.items() if k != "password"}
+
+        earlier = service.previous_signup(db_session, form.signup_token) if form.signup_token else None
+        if earlier is not None:
+            # The same form sent twice: show the first one's progress, create nothing new.
+            return Redirect(path="/console/progress")
+
+        if not broker_reachable(settings.resolved_broker_url, settings.broker_check_timeout_seconds):
+            log.warning("signup.broker_unavailable")
+            return Template(
+                template_name="signup.html",
+                context=_form_context(
+                    state,
+                    values,
+                    {
+                        "form": "We cannot start provisioning right now, so nothing was created. "
+                        "Please try again in a few minutes."
+                    },
+                ),
+                status_code=503,
+            )
+        try:
+            user, tenant = service.register(db_session, form, runtime_release=settings.runtime_release)
+        except ValidationFailed as exc:
+            return Template(template_name="signup.html", context=_form_context(state, values, exc.errors), status_code=422)
+
+        relay_after_commit(request)
+        request.set_session({"user_id": str(user.id)})
+        log.info("signup.accepted", tenant_id=str(tenant.id), slug=tenant.slug)
+        return Redirect(path="/console/progress")

@@ -1,0 +1,1 @@
+"""Deployment and test-environment tooling (not part of the shipped packages)."""

@@ -1,0 +1,1 @@
+"""Private PostgreSQL, Redis and Chromium for the test suite; see services.py."""

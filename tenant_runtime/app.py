@@ -1,0 +1,79 @@
+"""The tenant runtime's Litestar application."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.template import TemplateConfig
+from sqlalchemy.orm import Session
+
+from tenant_runtime.catalog.routes import CatalogController
+from tenant_runtime.core.database import create_database_engine, create_session_factory
+from tenant_runtime.core.errors import handle_error
+from tenant_runtime.core.requests import request_context_middleware
+from tenant_runtime.core.schema import head_revisions
+from tenant_runtime.core.settings import RuntimeSettings
+from tenant_runtime.health.routes import HealthController
+from tenant_runtime.portal.routes import PortalController
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+
+
+def provide_db_session(state: State) -> Iterator[Session]:
+    """One session per request: the request is the unit of work, so it commits here."""
+    with state.session_factory() as session:
+        try:
+            yield session
+        except Exception:
+            session.rollback()
+            raise
+        session.commit()
+
+
+class RuntimeMetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def create_app(settings: RuntimeSettings) -> Litestar:
+    """Build the portal for one tenant; nothing touches the database until a request does."""
+    engine = create_database_engine(settings.database_url)
+    metrics = PrometheusConfig(
+        app_name="backlot_runtime",
+        labels={"tenant_id": settings.tenant_id},
+        exclude=["/healthz", "/readyz", "/metrics"],
+    )
+
+    def dispose_engine() -> None:
+        engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            HealthController,
+            PortalController,
+            CatalogController,
+            RuntimeMetricsController,
+        ],
+        state=State(
+            {
+                "settings": settings,
+                "engine": engine,
+                "session_factory": create_session_factory(engine),
+                "schema_heads": head_revisions(),
+            }
+        ),
+        dependencies={"db_session": Provide(provide_db_session)},
+        middleware=[request_context_middleware, metrics.middleware],
+        exception_handlers={Exception: handle_error},
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        on_shutdown=[dispose_engine],
+        # Logging is configured once per process by the CLI, with the tenant id on each line.
+        logging_config=None,
+        openapi_config=None,
+    )

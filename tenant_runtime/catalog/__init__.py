@@ -1,0 +1,1 @@
+"""The software catalog: Backstage-compatible entities, their relations and API."""

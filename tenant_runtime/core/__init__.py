@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the tenant runtime: settings, database, logging, schema."""

@@ -1,0 +1,45 @@
+"""The runtime's configuration, read from `BACKLOT_RUNTIME_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """Everything one tenant's runtime instance needs to know about itself.
+
+    The control plane sets these per tenant (environment of the local process, or the
+    Deployment's env in Kubernetes); this is the published runtime-config contract.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BACKLOT_RUNTIME_", extra="ignore")
+
+    tenant_id: str = Field(min_length=1)
+    tenant_slug: str = Field(min_length=1)
+    organization_name: str = Field(min_length=1)
+    database_url: str = "sqlite:///runtime.db"
+    data_dir: Path = Path(".")
+    host: str = "127.0.0.1"
+    port: int = Field(default=7007, ge=0, le=65535)
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # Lets tests and operators exercise a slow boot (e.g. a worker killed mid-provisioning)
+    # without a slow machine: `serve` waits this long before it starts accepting.
+    startup_delay_seconds: float = Field(default=0.0, ge=0.0)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.data_dir / "runtime.lock"
+
+    @property
+    def record_path(self) -> Path:
+        return self.data_dir / "runtime.json"
+
+
+def load_settings() -> RuntimeSettings:
+    """Read the settings from the environment; raises pydantic's ValidationError."""
+    return RuntimeSettings()

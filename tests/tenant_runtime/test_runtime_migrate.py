@@ -1,0 +1,91 @@
+"""`migrate`: the schema comes only from migrations, and seeding happens once."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.orm import Session
+
+from tenant_runtime.catalog.models import EntityRecord, RelationRecord
+from tenant_runtime.core.database import create_database_engine, metadata
+from tenant_runtime.core.schema import alembic_config, downgrade_to_base, upgrade_to_head
+from tenant_runtime.core.settings import RuntimeSettings
+from tenant_runtime.migrate import migrate
+
+pytestmark = pytest.mark.catalog
+
+
+def stored_catalog(engine: Engine) -> tuple[dict[str, str], set[tuple[str, str, str]]]:
+    with Session(engine) as session:
+        entities = {
+            ref: uid
+            for ref, uid in session.execute(select(EntityRecord.entity_ref, EntityRecord.uid))
+        }
+        relations = {
+            (row.source_ref, row.type, row.target_ref)
+            for row in session.scalars(select(RelationRecord))
+        }
+    return entities, relations
+
+
+def test_migrate_creates_the_database_file_and_seeds_the_example_catalog(
+    runtime_settings: RuntimeSettings,
+    seed_refs: list[str],
+    seed_relations: set[tuple[str, str, str]],
+) -> None:
+    seeded = migrate(runtime_settings)
+
+    assert seeded == 8
+    assert (runtime_settings.data_dir / "db" / "runtime.db").is_file()
+    engine = create_database_engine(runtime_settings.database_url)
+    entities, relations = stored_catalog(engine)
+    engine.dispose()
+    assert sorted(entities) == seed_refs
+    assert relations == seed_relations
+
+
+def test_migrate_twice_changes_nothing(runtime_settings: RuntimeSettings) -> None:
+    migrate(runtime_settings)
+    engine = create_database_engine(runtime_settings.database_url)
+    before = stored_catalog(engine)
+
+    seeded_again = migrate(runtime_settings)
+
+    after = stored_catalog(engine)
+    engine.dispose()
+    assert seeded_again == 0
+    assert after == before
+    assert len(after[0]) == 8
+    assert len(after[1]) == 28
+
+
+def test_migrations_have_one_head() -> None:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+
+    assert len(heads) == 1
+
+
+@pytest.mark.migrations
+def test_migrations_go_down_to_nothing_and_back_up(runtime_settings: RuntimeSettings) -> None:
+    migrate(runtime_settings)
+    engine = create_database_engine(runtime_settings.database_url)
+
+    downgrade_to_base(engine)
+    tables_at_base = set(inspect(engine).get_table_names())
+    upgrade_to_head(engine)
+    tables_at_head = set(inspect(engine).get_table_names())
+    engine.dispose()
+
+    assert tables_at_base == {"alembic_version"}
+    assert tables_at_head == {"alembic_version", "entities", "relations"}
+
+
+@pytest.mark.migrations
+def test_migrated_schema_matches_the_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+
+    assert differences == []
