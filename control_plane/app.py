@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.errors import DomainError
@@ -36,35 +38,51 @@ log = structlog.get_logger(__name__)
 
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
 
 
 def _not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
     if _wants_html(request):
         return Redirect(path=f"/login?next_={request.url.path}")
-    return Response({"status_code": 401, "detail": exc.detail}, status_code=401, media_type=MediaType.JSON)
+    return Response(
+        {"status_code": 401, "detail": exc.detail}, status_code=401, media_type=MediaType.JSON
+    )
 
 
 def _domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
-    return Response({"status_code": exc.status_code, "detail": exc.message}, status_code=exc.status_code)
+    return Response(
+        {"status_code": exc.status_code, "detail": exc.message}, status_code=exc.status_code
+    )
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if _wants_html(request):
         return Response(
-            f"<!doctype html><title>{exc.status_code}</title><h1>{exc.status_code}</h1><p>{exc.detail}</p>",
+            f"<!doctype html><title>{exc.status_code}</title><h1>{exc.status_code}</h1>"
+            f"<p>{html.escape(str(exc.detail))}</p>",
             status_code=exc.status_code,
             media_type=MediaType.HTML,
         )
-    return Response({"status_code": exc.status_code, "detail": exc.detail}, status_code=exc.status_code)
+    return Response(
+        {"status_code": exc.status_code, "detail": exc.detail}, status_code=exc.status_code
+    )
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, sessions: sessionmaker[Session] | None = None
+) -> Litestar:
+    """Build the app; ``sessions`` lets the tests bind every request to one connection."""
     settings = settings or load_settings()
     configure_logging(settings.log_format, settings.log_level)
     import_all()
     engine = build_engine(settings.resolved_database_url)
-    state = PlaneState(settings=settings, sessions=build_session_factory(engine), celery=build_celery(settings))
+    state = PlaneState(
+        settings=settings,
+        sessions=sessions or build_session_factory(engine),
+        celery=build_celery(settings),
+    )
     database = SQLAlchemySyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -101,7 +119,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_samesite="strict",
         ),
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
-        openapi_config=OpenAPIConfig(title="Backlot control plane", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Backlot control plane", version="0.1.0", path="/schema"
+        ),
         before_request=bind_request_context,
         after_request=stamp_request_id,
         after_response=relay_pending,

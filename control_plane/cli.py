@@ -50,7 +50,9 @@ def _stop(processes: list[subprocess.Popen[bytes]], grace_seconds: float = 15.0)
 
 
 @main.command()
-@click.option("--workers/--no-workers", default=True, help="Also run a Celery worker with embedded beat.")
+@click.option(
+    "--workers/--no-workers", default=True, help="Also run a Celery worker with embedded beat."
+)
 def run(workers: bool) -> None:
     """Run the whole product on this machine: web, worker and beat, tenant runtimes as processes."""
     settings = load_settings()
@@ -61,8 +63,16 @@ def run(workers: bool) -> None:
     processes = [
         _spawn(
             [
-                python, "-m", "uvicorn", "control_plane.app:create_app", "--factory",
-                "--host", settings.host, "--port", str(settings.port), "--no-access-log",
+                python,
+                "-m",
+                "uvicorn",
+                "control_plane.app:create_app",
+                "--factory",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.port),
+                "--no-access-log",
             ]
         )
     ]
@@ -70,9 +80,19 @@ def run(workers: bool) -> None:
         processes.append(
             _spawn(
                 [
-                    python, "-m", "celery", "-A", "control_plane.celery_main", "worker", "--beat",
-                    "--loglevel", settings.log_level, "--concurrency", "2",
-                    "--hostname", f"backlot@{os.uname().nodename}",
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "control_plane.celery_main",
+                    "worker",
+                    "--beat",
+                    "--loglevel",
+                    settings.log_level,
+                    "--concurrency",
+                    "2",
+                    "--hostname",
+                    f"backlot@{os.uname().nodename}",
                 ]
             )
         )
@@ -100,7 +120,9 @@ def run(workers: bool) -> None:
     while not stopping:
         for process in processes:
             if process.poll() is not None:
-                click.echo(f"a Backlot process exited with {process.returncode}; stopping", err=True)
+                click.echo(
+                    f"a Backlot process exited with {process.returncode}; stopping", err=True
+                )
                 exit_code = 1
                 stopping = True
         time.sleep(0.3)

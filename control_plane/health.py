@@ -28,11 +28,17 @@ class HealthController(Controller):
                 session.execute(text("SELECT 1"))
                 engine = session.get_bind()
             migrated = at_head(engine)  # type: ignore[arg-type]
-        except Exception as exc:  # noqa: BLE001 - any database failure means not ready
-            return Response({"status": "not ready", "reason": f"database: {type(exc).__name__}"}, status_code=503)
+        except Exception as exc:
+            return Response(
+                {"status": "not ready", "reason": f"database: {type(exc).__name__}"},
+                status_code=503,
+            )
         if not migrated:
             return Response(
-                {"status": "not ready", "reason": "database schema is not at head: run `backlot migrate`"},
+                {
+                    "status": "not ready",
+                    "reason": "database schema is not at head: run `backlot migrate`",
+                },
                 status_code=503,
             )
         return Response({"status": "ready"}, status_code=200)

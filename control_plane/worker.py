@@ -19,7 +19,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.core.database import build_engine, build_session_factory, unit_of_work
-from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.outbox import service as outbox
 from control_plane.outbox.models import OutboxMessage
@@ -54,7 +53,10 @@ def build_celery(settings: Settings) -> Celery:
         broker_transport_options=_transport_options(settings.resolved_broker_url),
         worker_hijack_root_logger=False,
         beat_schedule={
-            "relay-outbox": {"task": RELAY_TASK, "schedule": settings.outbox_relay_interval_seconds},
+            "relay-outbox": {
+                "task": RELAY_TASK,
+                "schedule": settings.outbox_relay_interval_seconds,
+            },
             "resync-tenants": {"task": RESYNC_TASK, "schedule": settings.resync_interval_seconds},
         },
         beat_schedule_filename=str(settings.resolved_data_dir / "beat-schedule"),
@@ -72,7 +74,9 @@ class WorkerContext:
     celery: Celery
 
     def publish(self, message: OutboxMessage) -> None:
-        self.celery.send_task(message.task_name, kwargs=message.payload, task_id=str(message.id), retry=False)
+        self.celery.send_task(
+            message.task_name, kwargs=message.payload, task_id=str(message.id), retry=False
+        )
 
     def relay(self) -> int:
         with unit_of_work(self.sessions) as session:

@@ -34,7 +34,9 @@ class PlaneState:
     celery: Celery
 
     def publish(self, message: OutboxMessage) -> None:
-        self.celery.send_task(message.task_name, kwargs=message.payload, task_id=str(message.id), retry=False)
+        self.celery.send_task(
+            message.task_name, kwargs=message.payload, task_id=str(message.id), retry=False
+        )
 
 
 def plane(state: State) -> PlaneState:
@@ -57,7 +59,7 @@ async def relay_pending(request: Request[Any, Any, Any]) -> None:
         try:
             with unit_of_work(state.sessions) as session:
                 outbox.relay(session, state.publish)
-        except Exception as exc:  # noqa: BLE001 - never fail a finished request over a relay
+        except Exception as exc:
             log.warning("outbox.relay_after_commit_failed", error=str(exc))
 
     await anyio.to_thread.run_sync(_relay)

@@ -26,7 +26,9 @@ class LoginController(Controller):
 
     @get("/login", name="login", sync_to_thread=False)
     def login_form(self, next_: Annotated[str, "query"] = "/console") -> Template:
-        return Template(template_name="login.html", context={"values": {"next": next_}, "errors": {}})
+        return Template(
+            template_name="login.html", context={"values": {"next": next_}, "errors": {}}
+        )
 
     @post("/login", sync_to_thread=True, status_code=200)
     def login(
@@ -42,7 +44,10 @@ class LoginController(Controller):
             log.info("login.failed")
             return Template(
                 template_name="login.html",
-                context={"values": {"email": email, "next": data.get("next", "")}, "errors": {"form": exc.message}},
+                context={
+                    "values": {"email": email, "next": data.get("next", "")},
+                    "errors": {"form": exc.message},
+                },
                 status_code=401,
             )
         # A fresh session on login: nothing from before it survives.

@@ -16,7 +16,9 @@ import_all()
 config = context.config
 
 
-def _compare_type(ctx: Any, _inspected: Any, _column: Any, _inspected_type: Any, metadata_type: Any) -> bool | None:
+def _compare_type(
+    ctx: Any, _inspected: Any, _column: Any, _inspected_type: Any, metadata_type: Any
+) -> bool | None:
     # SQLite has no UUID type: GUID is stored as 16-byte NUMERIC there and reflects as such.
     if isinstance(metadata_type, GUID) and ctx.dialect.name == "sqlite":
         return False
@@ -47,7 +49,9 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=load_settings().resolved_database_url, target_metadata=metadata, literal_binds=True)
+    context.configure(
+        url=load_settings().resolved_database_url, target_metadata=metadata, literal_binds=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -1,1 +1,1 @@
-"""The transactional outbox: messages written with the change they announce, relayed after commit."""
+"""The transactional outbox: a message is written with the change it announces."""

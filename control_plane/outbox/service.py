@@ -26,7 +26,9 @@ def enqueue(session: Session, task_name: str, payload: dict[str, Any]) -> Outbox
     return message
 
 
-def relay(session: Session, publish: Publisher, *, ids: Iterable[UUID] | None = None, batch: int = 100) -> int:
+def relay(
+    session: Session, publish: Publisher, *, ids: Iterable[UUID] | None = None, batch: int = 100
+) -> int:
     """Publish unsent messages, oldest first; returns how many went out.
 
     Rows are locked with SKIP LOCKED so several relays never send one message twice
@@ -42,9 +44,11 @@ def relay(session: Session, publish: Publisher, *, ids: Iterable[UUID] | None = 
         message.attempts += 1
         try:
             publish(message)
-        except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport; the row stays unsent
+        except Exception as exc:
             message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            log.warning("outbox.publish_failed", message_id=str(message.id), error=message.last_error)
+            log.warning(
+                "outbox.publish_failed", message_id=str(message.id), error=message.last_error
+            )
             break
         message.sent_at = dt.datetime.now(dt.UTC)
         message.last_error = None

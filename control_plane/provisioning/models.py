@@ -29,11 +29,18 @@ class Operation(Base):
 
     __tablename__ = "operations"
 
-    tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(32))
     generation: Mapped[int] = mapped_column()
     state: Mapped[OperationState] = mapped_column(
-        Enum(OperationState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        Enum(
+            OperationState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
         default=OperationState.PENDING,
         index=True,
     )

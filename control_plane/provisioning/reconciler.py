@@ -43,7 +43,9 @@ class Outcome:
 
 
 class Reconciler:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], driver: RuntimeDriver) -> None:
+    def __init__(
+        self, settings: Settings, sessions: sessionmaker[Session], driver: RuntimeDriver
+    ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.driver = driver
@@ -61,7 +63,10 @@ class Reconciler:
                     Operation.id == operation_id,
                     or_(
                         Operation.state == OperationState.PENDING,
-                        and_(Operation.state == OperationState.RUNNING, Operation.lease_expires_at < current),
+                        and_(
+                            Operation.state == OperationState.RUNNING,
+                            Operation.lease_expires_at < current,
+                        ),
                     ),
                 )
                 .values(
@@ -92,11 +97,15 @@ class Reconciler:
             operation = session.get(Operation, operation_id)
             assert operation is not None
             tenant = tenants.get_tenant(session, operation.tenant_id)
-            structlog.contextvars.bind_contextvars(tenant_id=str(tenant.id), operation_id=str(operation_id))
+            structlog.contextvars.bind_contextvars(
+                tenant_id=str(tenant.id), operation_id=str(operation_id)
+            )
             if operation.generation < tenant.generation or tenant.state == TenantState.DELETED:
                 operation.state = OperationState.SUPERSEDED
                 operation.finished_at = tenants.now()
-                return Outcome("superseded", f"generation {operation.generation} < {tenant.generation}")
+                return Outcome(
+                    "superseded", f"generation {operation.generation} < {tenant.generation}"
+                )
             organization = session.get(Organization, tenant.organization_id)
             assert organization is not None
             spec = RuntimeSpec(
@@ -123,7 +132,9 @@ class Reconciler:
                 self.driver.suspend(spec)
                 self._finish_suspended(operation_id)
                 return Outcome("suspended")
-            observation = self.driver.ensure(spec, lambda update_: self._progress(operation_id, update_))
+            observation = self.driver.ensure(
+                spec, lambda update_: self._progress(operation_id, update_)
+            )
         except DriverError as exc:
             self._fail(operation_id, exc.reason, exc.message)
             return Outcome("failed", exc.message)
@@ -131,15 +142,22 @@ class Reconciler:
         return Outcome("ready", observation.url or "")
 
     def _progress(self, operation_id: UUID, update_: ConditionUpdate) -> None:
-        """Write one step's condition at once (the signup page shows it live) and extend the lease."""
+        """Write one step's condition now (the signup page shows it live); extend the lease."""
         with unit_of_work(self.sessions) as session:
             operation = session.get(Operation, operation_id)
             assert operation is not None
             operation.lease_expires_at = self._lease_until()
             tenant = tenants.get_tenant(session, operation.tenant_id)
-            tenants.set_condition(tenant, update_.type, update_.status, update_.reason, update_.message)
+            tenants.set_condition(
+                tenant, update_.type, update_.status, update_.reason, update_.message
+            )
             tenants.set_condition(tenant, "Ready", False, "Provisioning", update_.message)
-        log.info("reconcile.progress", condition=update_.type, status=update_.status, reason=update_.reason)
+        log.info(
+            "reconcile.progress",
+            condition=update_.type,
+            status=update_.status,
+            reason=update_.reason,
+        )
 
     def _finish_ready(self, operation_id: UUID, observation: RuntimeObservation) -> None:
         with unit_of_work(self.sessions) as session:
@@ -173,11 +191,18 @@ class Reconciler:
             operation = session.get(Operation, operation_id)
             assert operation is not None
             tenant = tenants.get_tenant(session, operation.tenant_id)
-            tenants.set_condition(tenant, "WorkloadReady", False, "Suspended", "the portal is stopped; data is kept")
+            tenants.set_condition(
+                tenant, "WorkloadReady", False, "Suspended", "the portal is stopped; data is kept"
+            )
             tenants.set_condition(tenant, "Ready", False, "Suspended", "the portal is suspended")
             tenant.observed_generation = max(tenant.observed_generation, operation.generation)
             tenants.transition(
-                session, tenant, TenantState.SUSPENDED, reason="Suspended", actor=SYSTEM_ACTOR, operation_id=operation_id
+                session,
+                tenant,
+                TenantState.SUSPENDED,
+                reason="Suspended",
+                actor=SYSTEM_ACTOR,
+                operation_id=operation_id,
             )
             operation.state = OperationState.SUCCEEDED
             operation.finished_at = tenants.now()
@@ -250,7 +275,9 @@ class Reconciler:
     def _runtime_answers(self, session: Session, tenant: Tenant) -> bool:
         organization = session.get(Organization, tenant.organization_id)
         assert organization is not None
-        spec = RuntimeSpec(str(tenant.id), tenant.slug, organization.name, tenant.runtime_release, tenant.size_tier)
+        spec = RuntimeSpec(
+            str(tenant.id), tenant.slug, organization.name, tenant.runtime_release, tenant.size_tier
+        )
         observation = self.driver.observe(spec)
         if observation.workload_ready:
             return True

@@ -22,7 +22,9 @@ from control_plane.signup.service import PLANS, SignupForm
 log = structlog.get_logger(__name__)
 
 
-def _form_context(state: State, values: dict[str, str], errors: dict[str, str] | None = None) -> dict[str, Any]:
+def _form_context(
+    state: State, values: dict[str, str], errors: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
         "base_domain": plane(state).settings.base_domain,
         "values": values,
@@ -36,8 +38,8 @@ def broker_reachable(broker_url: str, timeout: float) -> bool:
     """Whether provisioning can be queued right now; signups wait for it rather than pile up."""
     try:
         with Connection(broker_url, connect_timeout=timeout) as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-    except Exception:  # noqa: BLE001 - every transport raises its own errors
+            connection.ensure_connection(max_retries=1, interval_start=0, timeout=max(1, round(timeout)))
+    except Exception:
         return False
     return True
 
@@ -54,7 +56,9 @@ class SignupController(Controller):
     def signup_form(self, state: State) -> Template:
         return Template(
             template_name="signup.html",
-            context=_form_context(state, {"plan": "free", "signup_token": secrets.token_urlsafe(24)}),
+            context=_form_context(
+                state, {"plan": "free", "signup_token": secrets.token_urlsafe(24)}
+            ),
         )
 
     @get("/signup/slug", operation_id="checkSlug", include_in_schema=True, sync_to_thread=True)
@@ -83,12 +87,16 @@ class SignupController(Controller):
         )
         values = {k: v for k, v in data.items() if k != "password"}
 
-        earlier = service.previous_signup(db_session, form.signup_token) if form.signup_token else None
+        earlier = (
+            service.previous_signup(db_session, form.signup_token) if form.signup_token else None
+        )
         if earlier is not None:
             # The same form sent twice: show the first one's progress, create nothing new.
             return Redirect(path="/console/progress")
 
-        if not broker_reachable(settings.resolved_broker_url, settings.broker_check_timeout_seconds):
+        if not broker_reachable(
+            settings.resolved_broker_url, settings.broker_check_timeout_seconds
+        ):
             log.warning("signup.broker_unavailable")
             return Template(
                 template_name="signup.html",
@@ -103,9 +111,15 @@ class SignupController(Controller):
                 status_code=503,
             )
         try:
-            user, tenant = service.register(db_session, form, runtime_release=settings.runtime_release)
+            user, tenant = service.register(
+                db_session, form, runtime_release=settings.runtime_release
+            )
         except ValidationFailed as exc:
-            return Template(template_name="signup.html", context=_form_context(state, values, exc.errors), status_code=422)
+            return Template(
+                template_name="signup.html",
+                context=_form_context(state, values, exc.errors),
+                status_code=422,
+            )
 
         relay_after_commit(request)
         request.set_session({"user_id": str(user.id)})

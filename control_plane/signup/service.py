@@ -25,11 +25,47 @@ AVAILABLE_PLANS = frozenset({"free"})
 
 # Names that would collide with the product's own hosts or confuse users and support.
 RESERVED_SLUGS = frozenset(
-    """
-    admin administrator api app apps assets auth backlot billing blog cdn console control dashboard
-    default dev docs help internal kube kubernetes login logout mail metrics news operator portal root
-    security signup sso staging static status support system test www
-    """.split()
+    {
+        "admin",
+        "administrator",
+        "api",
+        "app",
+        "apps",
+        "assets",
+        "auth",
+        "backlot",
+        "billing",
+        "blog",
+        "cdn",
+        "console",
+        "control",
+        "dashboard",
+        "default",
+        "dev",
+        "docs",
+        "help",
+        "internal",
+        "kube",
+        "kubernetes",
+        "login",
+        "logout",
+        "mail",
+        "metrics",
+        "news",
+        "operator",
+        "portal",
+        "root",
+        "security",
+        "signup",
+        "sso",
+        "staging",
+        "static",
+        "status",
+        "support",
+        "system",
+        "test",
+        "www",
+    }
 )
 
 
@@ -63,7 +99,9 @@ def slug_problem(session: Session, slug: str) -> str | None:
         return "The address may not contain two hyphens in a row."
     if slug in RESERVED_SLUGS:
         return f"“{slug}” is reserved; please choose another address."
-    taken = session.scalar(select(func.count()).select_from(Organization).where(Organization.slug == slug))
+    taken = session.scalar(
+        select(func.count()).select_from(Organization).where(Organization.slug == slug)
+    )
     if taken:
         return f"“{slug}” is already taken; please choose another address."
     return None
@@ -76,7 +114,9 @@ def password_problem(password: str, email: str, slug: str) -> str | None:
         return "That password repeats too few characters; choose a less guessable one."
     lowered = password.lower()
     local_part = email.split("@", 1)[0].lower()
-    if (local_part and len(local_part) >= 4 and local_part in lowered) or (slug and slug in lowered):
+    if (local_part and len(local_part) >= 4 and local_part in lowered) or (
+        slug and slug in lowered
+    ):
         return "The password must not contain your email name or your portal address."
     return None
 
@@ -114,7 +154,9 @@ def validate(session: Session, form: SignupForm) -> tuple[SignupForm, dict[str, 
 
 def previous_signup(session: Session, signup_token: str) -> Tenant | None:
     """The tenant an identical earlier submit of this form created (a double submit)."""
-    organization = session.scalar(select(Organization).where(Organization.signup_token == signup_token))
+    organization = session.scalar(
+        select(Organization).where(Organization.signup_token == signup_token)
+    )
     if organization is None:
         return None
     return tenants.tenant_of_organization(session, organization.id)
@@ -136,7 +178,9 @@ def register(session: Session, form: SignupForm, *, runtime_release: str) -> tup
             user = User(email=normalized.email, password_hash=hash_password(normalized.password))
             session.add_all([organization, user])
             session.flush()
-            session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER))
+            session.add(
+                Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER)
+            )
             tenant = tenants.create_tenant(
                 session, organization, runtime_release=runtime_release, actor=f"user:{user.email}"
             )
@@ -144,8 +188,12 @@ def register(session: Session, form: SignupForm, *, runtime_release: str) -> tup
         # Two signups raced for the same address or email; the loser hears why.
         detail = str(exc.orig).lower()
         if "email" in detail:
-            raise ValidationFailed({"email": "An account with this email already exists; log in instead."}) from exc
+            raise ValidationFailed(
+                {"email": "An account with this email already exists; log in instead."}
+            ) from exc
         if "signup_token" in detail:
             raise ValidationFailed({"form": "This form was already submitted."}) from exc
-        raise ValidationFailed({"slug": f"“{normalized.slug}” is already taken; please choose another address."}) from exc
+        raise ValidationFailed(
+            {"slug": f"“{normalized.slug}” is already taken; please choose another address."}
+        ) from exc
     return user, tenant

@@ -20,8 +20,12 @@ ALLOWED_TRANSITIONS: dict[TenantState, frozenset[TenantState]] = {
     TenantState.PROVISIONING: frozenset(
         {TenantState.ACTIVE, TenantState.FAILED, TenantState.SUSPENDED, TenantState.DELETING}
     ),
-    TenantState.ACTIVE: frozenset({TenantState.SUSPENDED, TenantState.PROVISIONING, TenantState.DELETING}),
-    TenantState.SUSPENDED: frozenset({TenantState.ACTIVE, TenantState.PROVISIONING, TenantState.DELETING}),
+    TenantState.ACTIVE: frozenset(
+        {TenantState.SUSPENDED, TenantState.PROVISIONING, TenantState.DELETING}
+    ),
+    TenantState.SUSPENDED: frozenset(
+        {TenantState.ACTIVE, TenantState.PROVISIONING, TenantState.DELETING}
+    ),
     TenantState.DELETING: frozenset({TenantState.DELETED, TenantState.FAILED}),
     TenantState.DELETED: frozenset(),
     # A failed tenant is left only by a retry (or by giving up on it).

@@ -11,7 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from control_plane.core.database import Base
 from control_plane.tenants.lifecycle import TenantState
 
-_state_enum = Enum(TenantState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+_state_enum = Enum(
+    TenantState, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]
+)
 
 
 class Tenant(Base):
@@ -23,7 +25,9 @@ class Tenant(Base):
 
     __tablename__ = "tenants"
 
-    organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="RESTRICT"), unique=True)
+    organization_id: Mapped[UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), unique=True
+    )
     slug: Mapped[str] = mapped_column(String(63), unique=True)
 
     # spec
@@ -51,7 +55,9 @@ class TenantEvent(Base):
 
     __tablename__ = "tenant_events"
 
-    tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
     from_state: Mapped[TenantState | None] = mapped_column(_state_enum)
     to_state: Mapped[TenantState] = mapped_column(_state_enum)
     reason: Mapped[str] = mapped_column(String(64))

@@ -33,10 +33,30 @@ def provisioning_steps(tenant: Tenant) -> list[Step]:
     queued = tenant.state != TenantState.PENDING
     reached = [
         ("created", "Organization and owner account created", True, ""),
-        ("queued", "Provisioning picked up by a worker", queued, "" if queued else "waiting for a worker"),
-        ("database", "Portal database ready", _condition_true(tenant, "DatabaseReady"), _detail(tenant, "DatabaseReady")),
-        ("workload", "Portal started and healthy", _condition_true(tenant, "WorkloadReady"), _detail(tenant, "WorkloadReady")),
-        ("ready", "Portal live", _condition_true(tenant, "Ready") and tenant.state == TenantState.ACTIVE, tenant.runtime_url or ""),
+        (
+            "queued",
+            "Provisioning picked up by a worker",
+            queued,
+            "" if queued else "waiting for a worker",
+        ),
+        (
+            "database",
+            "Portal database ready",
+            _condition_true(tenant, "DatabaseReady"),
+            _detail(tenant, "DatabaseReady"),
+        ),
+        (
+            "workload",
+            "Portal started and healthy",
+            _condition_true(tenant, "WorkloadReady"),
+            _detail(tenant, "WorkloadReady"),
+        ),
+        (
+            "ready",
+            "Portal live",
+            _condition_true(tenant, "Ready") and tenant.state == TenantState.ACTIVE,
+            tenant.runtime_url or "",
+        ),
     ]
     steps: list[Step] = []
     current_found = False
@@ -56,6 +76,9 @@ def provisioning_steps(tenant: Tenant) -> list[Step]:
 
 def is_settled(tenant: Tenant) -> bool:
     """Nothing more will change without someone acting: the page can stop polling."""
-    return tenant.state in (TenantState.ACTIVE, TenantState.FAILED, TenantState.SUSPENDED, TenantState.DELETED) and (
-        tenant.observed_generation >= tenant.generation or tenant.state == TenantState.FAILED
-    )
+    return tenant.state in (
+        TenantState.ACTIVE,
+        TenantState.FAILED,
+        TenantState.SUSPENDED,
+        TenantState.DELETED,
+    ) and (tenant.observed_generation >= tenant.generation or tenant.state == TenantState.FAILED)

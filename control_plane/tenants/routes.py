@@ -49,7 +49,9 @@ class TenantEventOut(msgspec.Struct):
     actor: str
 
 
-def _membership(request: Request[Any, Any, Any], session: Session) -> tuple[Organization, Membership, Tenant]:
+def _membership(
+    request: Request[Any, Any, Any], session: Session
+) -> tuple[Organization, Membership, Tenant]:
     user_id = session_user_id(request)
     assert user_id is not None
     found = organization_of(session, user_id)
@@ -100,7 +102,12 @@ class ConsoleController(Controller):
         organization, _, tenant = _membership(request, db_session)
         return Template(
             template_name="progress.html",
-            context={"organization": organization, "tenant": tenant, "steps": provisioning_steps(tenant), "settled": is_settled(tenant)},
+            context={
+                "organization": organization,
+                "tenant": tenant,
+                "steps": provisioning_steps(tenant),
+                "settled": is_settled(tenant),
+            },
         )
 
     @get("/progress/steps", name="progress-steps", sync_to_thread=True)
@@ -109,7 +116,12 @@ class ConsoleController(Controller):
         organization, _, tenant = _membership(request, db_session)
         return Template(
             template_name="_steps.html",
-            context={"organization": organization, "tenant": tenant, "steps": provisioning_steps(tenant), "settled": is_settled(tenant)},
+            context={
+                "organization": organization,
+                "tenant": tenant,
+                "steps": provisioning_steps(tenant),
+                "settled": is_settled(tenant),
+            },
         )
 
     @post("/retry", name="retry", sync_to_thread=True, status_code=303)
@@ -136,7 +148,9 @@ class TenantApiController(Controller):
         return _status(organization, tenant)
 
     @get("/events", operation_id="listTenantEvents", sync_to_thread=True)
-    def list_events(self, request: Request[Any, Any, Any], db_session: Session) -> list[TenantEventOut]:
+    def list_events(
+        self, request: Request[Any, Any, Any], db_session: Session
+    ) -> list[TenantEventOut]:
         _, _, tenant = _membership(request, db_session)
         return [
             TenantEventOut(

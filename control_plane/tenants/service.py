@@ -103,14 +103,20 @@ def set_condition(tenant: Tenant, kind: str, status: bool, reason: str, message:
             break
     else:
         conditions.append(
-            {"type": kind, "status": value, "reason": reason, "message": message, "last_transition_time": stamp}
+            {
+                "type": kind,
+                "status": value,
+                "reason": reason,
+                "message": message,
+                "last_transition_time": stamp,
+            }
         )
     # A new list, so the JSON column sees the change.
     tenant.conditions = conditions
 
 
 def request_reconcile(session: Session, tenant: Tenant) -> Operation:
-    """Record an operation for the tenant's current generation and announce it through the outbox."""
+    """Record an operation for the tenant's current generation; announce it via the outbox."""
     operation = Operation(tenant_id=tenant.id, kind="reconcile", generation=tenant.generation)
     session.add(operation)
     session.flush()
@@ -118,7 +124,9 @@ def request_reconcile(session: Session, tenant: Tenant) -> Operation:
     return operation
 
 
-def create_tenant(session: Session, organization: Organization, *, runtime_release: str, actor: str) -> Tenant:
+def create_tenant(
+    session: Session, organization: Organization, *, runtime_release: str, actor: str
+) -> Tenant:
     tenant = Tenant(
         organization_id=organization.id,
         slug=organization.slug,

@@ -61,7 +61,7 @@ class RuntimeDriver(Protocol):
     name: str
 
     def ensure(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation:
-        """Create or repair everything the tenant runs on, and wait (bounded) for it to be healthy."""
+        """Create or repair what the tenant runs on; wait (bounded) until it is healthy."""
         ...
 
     def observe(self, spec: RuntimeSpec) -> RuntimeObservation:
@@ -72,8 +72,7 @@ class RuntimeDriver(Protocol):
         """Stop serving, keep the data."""
         ...
 
-    def resume(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation:
-        ...
+    def resume(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation: ...
 
     def destroy(self, spec: RuntimeSpec) -> None:
         """Remove the runtime and its data."""

@@ -81,7 +81,9 @@ class LocalDriver:
                 "BACKLOT_RUNTIME_DATABASE_URL": f"sqlite:///{directory / 'runtime.db'}",
                 "BACKLOT_RUNTIME_DATA_DIR": str(directory),
                 "BACKLOT_RUNTIME_LOG_FORMAT": self.settings.log_format,
-                "BACKLOT_RUNTIME_STARTUP_DELAY_SECONDS": str(self.settings.runtime_startup_delay_seconds),
+                "BACKLOT_RUNTIME_STARTUP_DELAY_SECONDS": str(
+                    self.settings.runtime_startup_delay_seconds
+                ),
             }
         )
         if port is not None:
@@ -137,7 +139,11 @@ class LocalDriver:
             return observation
         url = f"http://{record['host']}:{record['port']}"
         observation.url = url
-        observation.names = {"data_dir": str(directory), "pid": record["pid"], "port": record["port"]}
+        observation.names = {
+            "data_dir": str(directory),
+            "pid": record["pid"],
+            "port": record["port"],
+        }
         observation.workload_ready = self._healthy(url)
         observation.message = "healthy" if observation.workload_ready else "not answering /healthz"
         return observation
@@ -148,7 +154,9 @@ class LocalDriver:
         directory = self.tenant_dir(spec)
         directory.mkdir(parents=True, exist_ok=True)
         self._migrate(spec)
-        progress(ConditionUpdate("DatabaseReady", True, "Migrated", "the portal's database is ready"))
+        progress(
+            ConditionUpdate("DatabaseReady", True, "Migrated", "the portal's database is ready")
+        )
 
         observation = self.observe(spec)
         if observation.workload_ready:
@@ -158,7 +166,11 @@ class LocalDriver:
         if not self._lock_held(spec):
             self._start(spec, progress)
         else:
-            progress(ConditionUpdate("WorkloadReady", False, "Starting", "waiting for the running portal to answer"))
+            progress(
+                ConditionUpdate(
+                    "WorkloadReady", False, "Starting", "waiting for the running portal to answer"
+                )
+            )
         observation = self._wait_healthy(spec)
         progress(ConditionUpdate("WorkloadReady", True, "Healthy", "the portal is answering"))
         return observation
@@ -200,10 +212,14 @@ class LocalDriver:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise DriverError("DatabaseMigrationTimedOut", f"migrations took over {exc.timeout:.0f}s") from exc
+            raise DriverError(
+                "DatabaseMigrationTimedOut", f"migrations took over {exc.timeout:.0f}s"
+            ) from exc
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-            raise DriverError("DatabaseMigrationFailed", " / ".join(tail) or f"exit code {result.returncode}")
+            raise DriverError(
+                "DatabaseMigrationFailed", " / ".join(tail) or f"exit code {result.returncode}"
+            )
 
     def _start(self, spec: RuntimeSpec, progress: Progress) -> None:
         directory = self.tenant_dir(spec)
@@ -224,7 +240,11 @@ class LocalDriver:
         tmp.write_text(json.dumps(launch))
         tmp.replace(directory / "launch.json")
         log.info("runtime.started", pid=process.pid, port=port)
-        progress(ConditionUpdate("WorkloadReady", False, "Starting", f"portal process {process.pid} is starting"))
+        progress(
+            ConditionUpdate(
+                "WorkloadReady", False, "Starting", f"portal process {process.pid} is starting"
+            )
+        )
 
     def _wait_healthy(self, spec: RuntimeSpec) -> RuntimeObservation:
         deadline = time.monotonic() + self.settings.runtime_start_timeout_seconds
@@ -234,7 +254,9 @@ class LocalDriver:
             if observation.workload_ready:
                 return observation
             if launch and not _pid_alive(int(launch["pid"])) and not self._lock_held(spec):
-                raise DriverError("RuntimeCrashed", f"the portal process exited: {self._log_tail(spec)}")
+                raise DriverError(
+                    "RuntimeCrashed", f"the portal process exited: {self._log_tail(spec)}"
+                )
             time.sleep(0.2)
         self.suspend(spec)
         raise DriverError(

@@ -1,0 +1,84 @@
+"""Fixtures shared by the whole suite: real PostgreSQL and Redis, started by the suite itself."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_plane.core import migrations
+from control_plane.core.database import build_engine
+from control_plane.core.settings import Settings
+from infra.testenv import services
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    try:
+        return services.ensure_postgres()
+    except services.ServiceUnavailable as exc:
+        pytest.fail(f"PostgreSQL is needed and could not be started: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        return services.ensure_redis()
+    except services.ServiceUnavailable as exc:
+        pytest.fail(f"Redis is needed and could not be started: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A migrated control-plane database for this test process (one per parallel worker)."""
+    name = f"backlot_test_{_worker_suffix()}"
+    url = services.create_database(postgres_admin_url, name)
+    migrations.upgrade(url)
+    yield url
+    services.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = build_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
+    """Sessions bound to one connection inside a transaction rolled back after the test.
+
+    Code under test may commit: each commit only releases a savepoint.
+    """
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        yield sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        transaction.rollback()
+
+
+@pytest.fixture
+def db_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
+    return Settings(
+        env="test",
+        data_dir=tmp_path / "backlot",
+        database_url=database_url,
+        broker_url=f"{redis_url}/1",
+        secret_key="test-secret-key-of-enough-length-00",  # type: ignore[arg-type]
+        runtime_start_timeout_seconds=20,
+        reconcile_lease_seconds=5,
+    )
