@@ -26,8 +26,7 @@ class HealthController(Controller):
         try:
             with sessions() as session:
                 session.execute(text("SELECT 1"))
-                engine = session.get_bind()
-            migrated = at_head(engine)  # type: ignore[arg-type]
+                migrated = at_head(session.connection())
         except Exception as exc:
             return Response(
                 {"status": "not ready", "reason": f"database: {type(exc).__name__}"},

@@ -5,14 +5,13 @@ from __future__ import annotations
 import sys
 
 import click
+from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from tenant_runtime.catalog.descriptors import InvalidEntity
 from tenant_runtime.core.logging import configure_logging
 from tenant_runtime.core.settings import RuntimeSettings, load_settings
-from tenant_runtime.migrate import migrate
-from tenant_runtime.serve import RuntimeAlreadyRunning, serve
 
 EXIT_ALREADY_RUNNING = 3
 
@@ -38,10 +37,13 @@ def cli() -> None:
 @cli.command("migrate")
 def migrate_command() -> None:
     """Upgrade the tenant database to the latest schema and seed an empty catalog."""
+    # Imported here so `migrate`, which runs before every start, skips the web stack.
+    from tenant_runtime.migrate import migrate  # noqa: PLC0415
+
     settings = _settings()
     try:
         migrate(settings)
-    except (SQLAlchemyError, InvalidEntity, OSError) as error:
+    except (SQLAlchemyError, CommandError, InvalidEntity, OSError) as error:
         # SQLAlchemy messages can be long and multi-line; the first line names the cause.
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise click.ClickException(
@@ -53,6 +55,8 @@ def migrate_command() -> None:
 @cli.command("serve")
 def serve_command() -> None:
     """Serve the portal until SIGTERM or SIGINT (the database must be migrated first)."""
+    from tenant_runtime.serve import RuntimeAlreadyRunning, serve  # noqa: PLC0415
+
     settings = _settings()
     try:
         code = serve(settings)

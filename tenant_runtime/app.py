@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar
-from litestar.plugins.jinja import JinjaTemplateEngine
+import structlog
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.exceptions.responses import create_exception_response
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template import TemplateConfig
 from sqlalchemy.orm import Session
 
-from tenant_runtime.catalog.routes import CatalogController
+from tenant_runtime.catalog.routes import CatalogController, catalog_error_response
 from tenant_runtime.core.database import create_database_engine, create_session_factory
-from tenant_runtime.core.errors import handle_error
 from tenant_runtime.core.requests import request_context_middleware
 from tenant_runtime.core.schema import head_revisions
 from tenant_runtime.core.settings import RuntimeSettings
@@ -23,6 +26,19 @@ from tenant_runtime.health.routes import HealthController
 from tenant_runtime.portal.routes import PortalController
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+CATALOG_API_PREFIX = "/api/catalog"
+
+logger = structlog.get_logger(__name__)
+
+
+def handle_error(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    """Backstage's error shape under /api/catalog (its client parses it), Litestar's elsewhere."""
+    path = request.url.path
+    if path == CATALOG_API_PREFIX or path.startswith(CATALOG_API_PREFIX + "/"):
+        return catalog_error_response(request, error)
+    if not isinstance(error, HTTPException):
+        logger.exception("unhandled error", exc_info=error)
+    return create_exception_response(request, error)
 
 
 def provide_db_session(state: State) -> Iterator[Session]:
@@ -45,7 +61,8 @@ def create_app(settings: RuntimeSettings) -> Litestar:
     """Build the portal for one tenant; nothing touches the database until a request does."""
     engine = create_database_engine(settings.database_url)
     metrics = PrometheusConfig(
-        app_name="backlot_runtime",
+        app_name="backlot-runtime",
+        prefix="backlot_runtime",
         labels={"tenant_id": settings.tenant_id},
         exclude=["/healthz", "/readyz", "/metrics"],
     )

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,8 +24,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def at_head(engine: Engine) -> bool:
-    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
-    with engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
+def at_head(connection: Connection) -> bool:
+    script = ScriptDirectory.from_config(alembic_config(str(connection.engine.url)))
+    current = set(MigrationContext.configure(connection).get_current_heads())
     return current == set(script.get_heads())

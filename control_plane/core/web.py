@@ -13,6 +13,7 @@ from celery import Celery
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +26,9 @@ from control_plane.outbox.models import OutboxMessage
 log = structlog.get_logger(__name__)
 
 _PENDING_OUTBOX = "backlot_pending_outbox"
+
+# The request's unit of work: committed by the database plugin when the response is a success.
+DbSession = NamedDependency[Session]
 
 
 @dataclass

@@ -9,8 +9,8 @@ from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from sqlalchemy.orm import Session
 
+from control_plane.core.web import DbSession
 from control_plane.identity.service import LoginFailed, authenticate
 
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ class LoginController(Controller):
     def login(
         self,
         request: Request[Any, Any, Any],
-        db_session: Session,
+        db_session: DbSession,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         email = data.get("email", "")
@@ -54,9 +54,9 @@ class LoginController(Controller):
         request.clear_session()
         request.set_session({"user_id": str(user.id)})
         log.info("login.succeeded", user_id=str(user.id))
-        return Redirect(path=_safe_next(data.get("next", "/console")))
+        return Redirect(path=_safe_next(data.get("next", "/console")), status_code=303)
 
     @post("/logout", sync_to_thread=False, status_code=303)
     def logout(self, request: Request[Any, Any, Any]) -> Redirect:
         request.clear_session()
-        return Redirect(path="/login")
+        return Redirect(path="/login", status_code=303)

@@ -6,7 +6,7 @@ from typing import Any
 
 from advanced_alchemy.types import GUID
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from control_plane.core.database import build_engine, metadata
 from control_plane.core.settings import load_settings
@@ -37,9 +37,13 @@ def _run(connection: Connection) -> None:
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
+    given = config.attributes.get("connection")
+    if isinstance(given, Connection):
+        _run(given)
+        return
+    if isinstance(given, Engine):
+        with given.begin() as connection:
+            _run(connection)
         return
     url = config.get_main_option("sqlalchemy.url") or load_settings().resolved_database_url
     engine = build_engine(url)

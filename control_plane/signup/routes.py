@@ -12,10 +12,9 @@ from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from sqlalchemy.orm import Session
 
 from control_plane.core.errors import ValidationFailed
-from control_plane.core.web import plane, relay_after_commit
+from control_plane.core.web import DbSession, plane, relay_after_commit
 from control_plane.signup import service
 from control_plane.signup.service import PLANS, SignupForm
 
@@ -38,7 +37,9 @@ def broker_reachable(broker_url: str, timeout: float) -> bool:
     """Whether provisioning can be queued right now; signups wait for it rather than pile up."""
     try:
         with Connection(broker_url, connect_timeout=timeout) as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, timeout=max(1, round(timeout)))
+            connection.ensure_connection(
+                max_retries=1, interval_start=0, timeout=max(1, round(timeout))
+            )
     except Exception:
         return False
     return True
@@ -62,7 +63,7 @@ class SignupController(Controller):
         )
 
     @get("/signup/slug", operation_id="checkSlug", include_in_schema=True, sync_to_thread=True)
-    def check_slug(self, db_session: Session, name: str = "", slug: str = "") -> dict[str, Any]:
+    def check_slug(self, db_session: DbSession, name: str = "", slug: str = "") -> dict[str, Any]:
         """Suggest an address from the organization's name, or say whether one is free."""
         candidate = slug.strip().lower() or service.suggest_slug(name)
         problem = service.slug_problem(db_session, candidate) if candidate else "Type an address."
@@ -73,7 +74,7 @@ class SignupController(Controller):
         self,
         request: Request[Any, Any, Any],
         state: State,
-        db_session: Session,
+        db_session: DbSession,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         settings = plane(state).settings
@@ -92,7 +93,7 @@ class SignupController(Controller):
         )
         if earlier is not None:
             # The same form sent twice: show the first one's progress, create nothing new.
-            return Redirect(path="/console/progress")
+            return Redirect(path="/console/progress", status_code=303)
 
         if not broker_reachable(
             settings.resolved_broker_url, settings.broker_check_timeout_seconds
@@ -124,4 +125,4 @@ class SignupController(Controller):
         relay_after_commit(request)
         request.set_session({"user_id": str(user.id)})
         log.info("signup.accepted", tenant_id=str(tenant.id), slug=tenant.slug)
-        return Redirect(path="/console/progress")
+        return Redirect(path="/console/progress", status_code=303)

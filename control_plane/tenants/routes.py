@@ -10,7 +10,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from control_plane.core.web import relay_after_commit, require_login, session_user_id
+from control_plane.core.web import DbSession, relay_after_commit, require_login, session_user_id
 from control_plane.identity.models import Membership, Organization, Role
 from control_plane.identity.service import organization_of
 from control_plane.tenants import service as tenants
@@ -83,7 +83,7 @@ class ConsoleController(Controller):
     include_in_schema = False
 
     @get("/", name="console", sync_to_thread=True)
-    def overview(self, request: Request[Any, Any, Any], db_session: Session) -> Template:
+    def overview(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         organization, membership, tenant = _membership(request, db_session)
         return Template(
             template_name="console.html",
@@ -98,7 +98,7 @@ class ConsoleController(Controller):
         )
 
     @get("/progress", name="progress", sync_to_thread=True)
-    def progress(self, request: Request[Any, Any, Any], db_session: Session) -> Template:
+    def progress(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         organization, _, tenant = _membership(request, db_session)
         return Template(
             template_name="progress.html",
@@ -111,7 +111,7 @@ class ConsoleController(Controller):
         )
 
     @get("/progress/steps", name="progress-steps", sync_to_thread=True)
-    def progress_steps(self, request: Request[Any, Any, Any], db_session: Session) -> Template:
+    def progress_steps(self, request: Request[Any, Any, Any], db_session: DbSession) -> Template:
         """The live part of the progress page, polled by the page until the portal settles."""
         organization, _, tenant = _membership(request, db_session)
         return Template(
@@ -125,14 +125,14 @@ class ConsoleController(Controller):
         )
 
     @post("/retry", name="retry", sync_to_thread=True, status_code=303)
-    def retry(self, request: Request[Any, Any, Any], db_session: Session) -> Redirect:
+    def retry(self, request: Request[Any, Any, Any], db_session: DbSession) -> Redirect:
         _, membership, tenant = _membership(request, db_session)
         if membership.role not in (Role.OWNER, Role.ADMIN):
             raise PermissionDeniedException("Only owners and admins can retry provisioning.")
         user_id = session_user_id(request)
         tenants.retry(db_session, tenant, actor=f"user:{user_id}")
         relay_after_commit(request)
-        return Redirect(path="/console/progress")
+        return Redirect(path="/console/progress", status_code=303)
 
 
 class TenantApiController(Controller):
@@ -143,13 +143,13 @@ class TenantApiController(Controller):
     tags = ["tenant"]
 
     @get("/", operation_id="getTenant", sync_to_thread=True)
-    def get_tenant(self, request: Request[Any, Any, Any], db_session: Session) -> TenantStatus:
+    def get_tenant(self, request: Request[Any, Any, Any], db_session: DbSession) -> TenantStatus:
         organization, _, tenant = _membership(request, db_session)
         return _status(organization, tenant)
 
     @get("/events", operation_id="listTenantEvents", sync_to_thread=True)
     def list_events(
-        self, request: Request[Any, Any, Any], db_session: Session
+        self, request: Request[Any, Any, Any], db_session: DbSession
     ) -> list[TenantEventOut]:
         _, _, tenant = _membership(request, db_session)
         return [

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar import Controller, get
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.response import Template
 
 from tenant_runtime.catalog.routes import provide_catalog_service
@@ -18,7 +18,7 @@ class PortalController(Controller):
     dependencies = {"catalog_service": Provide(provide_catalog_service, sync_to_thread=False)}
 
     @get("/", sync_to_thread=True)
-    def home(self, state: State, catalog_service: CatalogService) -> Template:
+    def home(self, state: State, catalog_service: NamedDependency[CatalogService]) -> Template:
         entities = catalog_service.list_entities()
         return Template(
             template_name="portal/home.html",

@@ -81,7 +81,7 @@ def test_empty_documents_are_skipped() -> None:
     ],
 )
 def test_invalid_documents_are_rejected_with_the_reason(document: str, message: str) -> None:
-    with pytest.raises(InvalidEntity, match="^bad.yaml, document 1: ") as raised:
+    with pytest.raises(InvalidEntity, match=r"^bad\.yaml, document 1: ") as raised:
         parse_descriptors(document, source="bad.yaml")
 
     assert message in str(raised.value)
@@ -95,7 +95,7 @@ def test_an_entity_defined_twice_is_rejected() -> None:
 
 
 def test_yaml_syntax_errors_are_reported_as_invalid_entities() -> None:
-    with pytest.raises(InvalidEntity, match="^broken.yaml: not valid YAML"):
+    with pytest.raises(InvalidEntity, match=r"^broken\.yaml: not valid YAML"):
         parse_descriptors("kind: [unclosed", source="broken.yaml")
 
 

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.catalog
 def stored_catalog(engine: Engine) -> tuple[dict[str, str], set[tuple[str, str, str]]]:
     with Session(engine) as session:
         entities = {
-            ref: uid
-            for ref, uid in session.execute(select(EntityRecord.entity_ref, EntityRecord.uid))
+            row.entity_ref: row.uid
+            for row in session.execute(select(EntityRecord.entity_ref, EntityRecord.uid))
         }
         relations = {
             (row.source_ref, row.type, row.target_ref)

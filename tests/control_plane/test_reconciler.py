@@ -1,0 +1,206 @@
+"""The reconciler with the local driver: real runtime processes, the control plane on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_plane.core.settings import Settings
+from control_plane.provisioning.drivers.local import LocalDriver
+from control_plane.provisioning.models import Operation, OperationState
+from control_plane.provisioning.reconciler import Reconciler
+from control_plane.tenants import service as tenants
+from control_plane.tenants.lifecycle import TenantState
+from control_plane.tenants.models import Tenant, TenantEvent
+from tests.control_plane.factories import make_tenant
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def driver(settings: Settings) -> Iterator[LocalDriver]:
+    local = LocalDriver(settings)
+    yield local
+    local.stop_all()
+
+
+@pytest.fixture
+def reconciler(settings: Settings, sessions: sessionmaker[Session], driver: LocalDriver) -> Reconciler:
+    return Reconciler(settings, sessions, driver)
+
+
+def _pending(db_session: Session) -> tuple[Tenant, Operation]:
+    _, _, tenant = make_tenant(db_session)
+    operation = db_session.scalars(select(Operation).where(Operation.tenant_id == tenant.id)).one()
+    db_session.commit()
+    return tenant, operation
+
+
+def _runtime_pids(data_dir: Path, tenant_id: str) -> list[int]:
+    """Every live process that serves this tenant's runtime."""
+    marker = f"BACKLOT_RUNTIME_TENANT_ID={tenant_id}".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes()
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if b"tenant_runtime" in cmdline and b"serve" in cmdline and marker in environ.split(b"\0"):
+            if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                pids.append(int(proc.name))
+    return pids
+
+
+def _reload(db_session: Session, tenant: Tenant) -> Tenant:
+    db_session.expire_all()
+    fresh = db_session.get(Tenant, tenant.id)
+    assert fresh is not None
+    return fresh
+
+
+def test_a_pending_tenant_is_brought_to_a_live_portal(
+    reconciler: Reconciler, db_session: Session, settings: Settings
+) -> None:
+    tenant, operation = _pending(db_session)
+
+    outcome = reconciler.run(operation.id)
+
+    assert outcome.status == "ready"
+    tenant = _reload(db_session, tenant)
+    assert (tenant.state, tenant.observed_generation) == (TenantState.ACTIVE, 1)
+    statuses = {c["type"]: c["status"] for c in tenant.conditions}
+    assert statuses == {"DatabaseReady": "True", "WorkloadReady": "True", "Ready": "True", "Degraded": "False"}
+    assert tenant.runtime_url is not None
+    assert httpx.get(f"{tenant.runtime_url}/healthz").json()["tenant_id"] == str(tenant.id)
+    events = db_session.scalars(
+        select(TenantEvent).where(TenantEvent.tenant_id == tenant.id).order_by(TenantEvent.created_at)
+    ).all()
+    assert [(e.from_state, e.to_state) for e in events] == [
+        (None, TenantState.PENDING),
+        (TenantState.PENDING, TenantState.PROVISIONING),
+        (TenantState.PROVISIONING, TenantState.ACTIVE),
+    ]
+    db_session.refresh(operation)
+    assert (operation.state, operation.attempts) == (OperationState.SUCCEEDED, 1)
+    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == [tenant.runtime_names["pid"]]
+
+
+def test_an_operation_runs_once(reconciler: Reconciler, db_session: Session) -> None:
+    _, operation = _pending(db_session)
+    assert reconciler.run(operation.id).status == "ready"
+    assert reconciler.run(operation.id).status == "skipped"
+
+
+def test_a_claim_is_refused_while_another_worker_holds_the_lease(reconciler: Reconciler, db_session: Session) -> None:
+    _, operation = _pending(db_session)
+    assert reconciler.claim(operation.id) is True
+    assert reconciler.claim(operation.id) is False
+    operation = db_session.get(Operation, operation.id)  # type: ignore[assignment]
+    db_session.refresh(operation)
+    operation.lease_expires_at = tenants.now() - dt.timedelta(seconds=1)
+    db_session.commit()
+    assert reconciler.claim(operation.id) is True
+
+
+def test_an_operation_for_an_older_generation_is_superseded(reconciler: Reconciler, db_session: Session) -> None:
+    tenant, operation = _pending(db_session)
+    tenant.generation = 2
+    db_session.commit()
+    assert reconciler.run(operation.id).status == "superseded"
+    db_session.refresh(operation)
+    assert operation.state == OperationState.SUPERSEDED
+
+
+def test_a_runtime_that_never_gets_healthy_fails_the_tenant_and_a_retry_recovers(
+    settings: Settings, sessions: sessionmaker[Session], db_session: Session, driver: LocalDriver
+) -> None:
+    slow = settings.model_copy(update={"runtime_startup_delay_seconds": 6.0, "runtime_start_timeout_seconds": 1.5})
+    tenant, operation = _pending(db_session)
+
+    outcome = Reconciler(slow, sessions, LocalDriver(slow)).run(operation.id)
+
+    assert outcome.status == "failed"
+    tenant = _reload(db_session, tenant)
+    assert tenant.state == TenantState.FAILED
+    assert tenant.failure_reason is not None
+    assert tenant.failure_reason.startswith("RuntimeUnhealthy: the portal did not answer its health check within 2s")
+    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == [], "a failed start leaves no process"
+
+    retry = tenants.retry(db_session, tenant, actor="user:owner@example.com")
+    db_session.commit()
+    assert Reconciler(settings, sessions, driver).run(retry.id).status == "ready"
+    tenant = _reload(db_session, tenant)
+    assert (tenant.state, tenant.observed_generation, tenant.failure_reason) == (TenantState.ACTIVE, 2, None)
+
+
+def test_a_runtime_that_cannot_migrate_fails_with_the_reason(
+    settings: Settings, sessions: sessionmaker[Session], db_session: Session, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken-python"
+    broken.write_text("#!/bin/sh\necho 'database is locked by maintenance' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    bad = settings.model_copy(update={"local_runtime_python": str(broken)})
+    tenant, operation = _pending(db_session)
+
+    assert Reconciler(bad, sessions, LocalDriver(bad)).run(operation.id).status == "failed"
+
+    tenant = _reload(db_session, tenant)
+    assert tenant.state == TenantState.FAILED
+    assert tenant.failure_reason == "DatabaseMigrationFailed: database is locked by maintenance"
+    ready = tenant.condition("Ready")
+    assert ready is not None
+    assert (ready["status"], ready["reason"]) == ("False", "DatabaseMigrationFailed")
+
+
+def test_the_resync_restarts_a_runtime_that_died(
+    reconciler: Reconciler, db_session: Session, settings: Settings
+) -> None:
+    tenant, operation = _pending(db_session)
+    reconciler.run(operation.id)
+    tenant = _reload(db_session, tenant)
+    record = json.loads((settings.runtimes_dir / str(tenant.id) / "runtime.json").read_text())
+    os.kill(record["pid"], signal.SIGKILL)
+    os.waitpid(record["pid"], 0)
+
+    assert reconciler.resync() == [tenant.id]
+    tenant = _reload(db_session, tenant)
+    degraded = tenant.condition("Degraded")
+    assert degraded is not None
+    assert (degraded["status"], degraded["reason"]) == ("True", "RuntimeNotAnswering")
+
+    repair = db_session.scalars(
+        select(Operation).where(Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING)
+    ).one()
+    assert reconciler.run(repair.id).status == "ready"
+    tenant = _reload(db_session, tenant)
+    assert httpx.get(f"{tenant.runtime_url}/healthz").status_code == 200
+    assert len(_runtime_pids(settings.resolved_data_dir, str(tenant.id))) == 1
+    assert reconciler.resync() == [], "a healthy fleet needs nothing"
+
+
+def test_the_resync_hands_on_work_whose_worker_was_lost(reconciler: Reconciler, db_session: Session) -> None:
+    tenant, operation = _pending(db_session)
+    assert reconciler.claim(operation.id)
+    db_session.refresh(operation)
+    operation.lease_expires_at = tenants.now() - dt.timedelta(seconds=1)
+    db_session.commit()
+
+    assert reconciler.resync() == [tenant.id]
+
+    db_session.refresh(operation)
+    assert operation.state == OperationState.SUPERSEDED
+    assert operation.error == "the worker's lease ran out (worker lost)"
+    assert reconciler.run(operation.id).status == "skipped", "a late redelivery of the lost message does nothing"
