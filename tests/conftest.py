@@ -61,7 +61,9 @@ def sessions(engine: Engine) -> Iterator[sessionmaker[Session]]:
     """
     with engine.connect() as connection:
         transaction = connection.begin()
-        yield sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        yield sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
         transaction.rollback()
 
 

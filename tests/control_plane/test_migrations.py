@@ -1,4 +1,4 @@
-"""The control-plane schema is made only by migrations: one head, up and down, matching the models."""
+"""The control-plane schema is made only by migrations: one head, up and down, as the models say."""
 
 from __future__ import annotations
 

@@ -34,7 +34,9 @@ def driver(settings: Settings) -> Iterator[LocalDriver]:
 
 
 @pytest.fixture
-def reconciler(settings: Settings, sessions: sessionmaker[Session], driver: LocalDriver) -> Reconciler:
+def reconciler(
+    settings: Settings, sessions: sessionmaker[Session], driver: LocalDriver
+) -> Reconciler:
     return Reconciler(settings, sessions, driver)
 
 
@@ -58,9 +60,10 @@ def _runtime_pids(data_dir: Path, tenant_id: str) -> list[int]:
             stat = (proc / "stat").read_text()
         except OSError:
             continue
-        if b"tenant_runtime" in cmdline and b"serve" in cmdline and marker in environ.split(b"\0"):
-            if stat.rsplit(")", 1)[1].split()[0] != "Z":
-                pids.append(int(proc.name))
+        serving = b"tenant_runtime" in cmdline and b"serve" in cmdline
+        zombie = stat.rsplit(")", 1)[1].split()[0] == "Z"
+        if serving and not zombie and marker in environ.split(b"\0"):
+            pids.append(int(proc.name))
     return pids
 
 
@@ -82,11 +85,18 @@ def test_a_pending_tenant_is_brought_to_a_live_portal(
     tenant = _reload(db_session, tenant)
     assert (tenant.state, tenant.observed_generation) == (TenantState.ACTIVE, 1)
     statuses = {c["type"]: c["status"] for c in tenant.conditions}
-    assert statuses == {"DatabaseReady": "True", "WorkloadReady": "True", "Ready": "True", "Degraded": "False"}
+    assert statuses == {
+        "DatabaseReady": "True",
+        "WorkloadReady": "True",
+        "Ready": "True",
+        "Degraded": "False",
+    }
     assert tenant.runtime_url is not None
     assert httpx.get(f"{tenant.runtime_url}/healthz").json()["tenant_id"] == str(tenant.id)
     events = db_session.scalars(
-        select(TenantEvent).where(TenantEvent.tenant_id == tenant.id).order_by(TenantEvent.created_at)
+        select(TenantEvent)
+        .where(TenantEvent.tenant_id == tenant.id)
+        .order_by(TenantEvent.created_at)
     ).all()
     assert [(e.from_state, e.to_state) for e in events] == [
         (None, TenantState.PENDING),
@@ -95,7 +105,9 @@ def test_a_pending_tenant_is_brought_to_a_live_portal(
     ]
     db_session.refresh(operation)
     assert (operation.state, operation.attempts) == (OperationState.SUCCEEDED, 1)
-    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == [tenant.runtime_names["pid"]]
+    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == [
+        tenant.runtime_names["pid"]
+    ]
 
 
 def test_an_operation_runs_once(reconciler: Reconciler, db_session: Session) -> None:
@@ -104,7 +116,9 @@ def test_an_operation_runs_once(reconciler: Reconciler, db_session: Session) -> 
     assert reconciler.run(operation.id).status == "skipped"
 
 
-def test_a_claim_is_refused_while_another_worker_holds_the_lease(reconciler: Reconciler, db_session: Session) -> None:
+def test_a_claim_is_refused_while_another_worker_holds_the_lease(
+    reconciler: Reconciler, db_session: Session
+) -> None:
     _, operation = _pending(db_session)
     assert reconciler.claim(operation.id) is True
     assert reconciler.claim(operation.id) is False
@@ -115,7 +129,9 @@ def test_a_claim_is_refused_while_another_worker_holds_the_lease(reconciler: Rec
     assert reconciler.claim(operation.id) is True
 
 
-def test_an_operation_for_an_older_generation_is_superseded(reconciler: Reconciler, db_session: Session) -> None:
+def test_an_operation_for_an_older_generation_is_superseded(
+    reconciler: Reconciler, db_session: Session
+) -> None:
     tenant, operation = _pending(db_session)
     tenant.generation = 2
     db_session.commit()
@@ -127,7 +143,9 @@ def test_an_operation_for_an_older_generation_is_superseded(reconciler: Reconcil
 def test_a_runtime_that_never_gets_healthy_fails_the_tenant_and_a_retry_recovers(
     settings: Settings, sessions: sessionmaker[Session], db_session: Session, driver: LocalDriver
 ) -> None:
-    slow = settings.model_copy(update={"runtime_startup_delay_seconds": 6.0, "runtime_start_timeout_seconds": 1.5})
+    slow = settings.model_copy(
+        update={"runtime_startup_delay_seconds": 6.0, "runtime_start_timeout_seconds": 1.5}
+    )
     tenant, operation = _pending(db_session)
 
     outcome = Reconciler(slow, sessions, LocalDriver(slow)).run(operation.id)
@@ -136,14 +154,22 @@ def test_a_runtime_that_never_gets_healthy_fails_the_tenant_and_a_retry_recovers
     tenant = _reload(db_session, tenant)
     assert tenant.state == TenantState.FAILED
     assert tenant.failure_reason is not None
-    assert tenant.failure_reason.startswith("RuntimeUnhealthy: the portal did not answer its health check within 2s")
-    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == [], "a failed start leaves no process"
+    assert tenant.failure_reason.startswith(
+        "RuntimeUnhealthy: the portal did not answer its health check within 2s"
+    )
+    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == [], (
+        "a failed start leaves no process"
+    )
 
     retry = tenants.retry(db_session, tenant, actor="user:owner@example.com")
     db_session.commit()
     assert Reconciler(settings, sessions, driver).run(retry.id).status == "ready"
     tenant = _reload(db_session, tenant)
-    assert (tenant.state, tenant.observed_generation, tenant.failure_reason) == (TenantState.ACTIVE, 2, None)
+    assert (tenant.state, tenant.observed_generation, tenant.failure_reason) == (
+        TenantState.ACTIVE,
+        2,
+        None,
+    )
 
 
 def test_a_runtime_that_cannot_migrate_fails_with_the_reason(
@@ -182,7 +208,9 @@ def test_the_resync_restarts_a_runtime_that_died(
     assert (degraded["status"], degraded["reason"]) == ("True", "RuntimeNotAnswering")
 
     repair = db_session.scalars(
-        select(Operation).where(Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING)
+        select(Operation).where(
+            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
+        )
     ).one()
     assert reconciler.run(repair.id).status == "ready"
     tenant = _reload(db_session, tenant)
@@ -191,7 +219,9 @@ def test_the_resync_restarts_a_runtime_that_died(
     assert reconciler.resync() == [], "a healthy fleet needs nothing"
 
 
-def test_the_resync_hands_on_work_whose_worker_was_lost(reconciler: Reconciler, db_session: Session) -> None:
+def test_the_resync_hands_on_work_whose_worker_was_lost(
+    reconciler: Reconciler, db_session: Session
+) -> None:
     tenant, operation = _pending(db_session)
     assert reconciler.claim(operation.id)
     db_session.refresh(operation)
@@ -203,4 +233,6 @@ def test_the_resync_hands_on_work_whose_worker_was_lost(reconciler: Reconciler, 
     db_session.refresh(operation)
     assert operation.state == OperationState.SUPERSEDED
     assert operation.error == "the worker's lease ran out (worker lost)"
-    assert reconciler.run(operation.id).status == "skipped", "a late redelivery of the lost message does nothing"
+    assert reconciler.run(operation.id).status == "skipped", (
+        "a late redelivery of the lost message does nothing"
+    )

@@ -59,7 +59,10 @@ def test_a_taken_slug_is_refused(db_session: Session) -> None:
     organization = OrganizationFactory.build(slug="globex")
     db_session.add(organization)
     db_session.flush()
-    assert service.slug_problem(db_session, "globex") == "“globex” is already taken; please choose another address."
+    assert (
+        service.slug_problem(db_session, "globex")
+        == "“globex” is already taken; please choose another address."
+    )
 
 
 @pytest.mark.parametrize(
@@ -97,12 +100,28 @@ def test_a_signup_records_everything_in_one_transaction(db_session: Session) -> 
     assert user.password_hash.startswith("$argon2id$")
     assert verify_password(user.password_hash, PASSWORD)
     membership = db_session.scalars(select(Membership)).one()
-    assert (membership.user_id, membership.organization_id, membership.role) == (user.id, organization.id, Role.OWNER)
-    assert (tenant.state, tenant.generation, tenant.observed_generation) == (TenantState.PENDING, 1, 0)
+    assert (membership.user_id, membership.organization_id, membership.role) == (
+        user.id,
+        organization.id,
+        Role.OWNER,
+    )
+    assert (tenant.state, tenant.generation, tenant.observed_generation) == (
+        TenantState.PENDING,
+        1,
+        0,
+    )
     event = db_session.scalars(select(TenantEvent)).one()
-    assert (event.to_state, event.reason, event.actor) == (TenantState.PENDING, "SignedUp", "user:owner@example.com")
+    assert (event.to_state, event.reason, event.actor) == (
+        TenantState.PENDING,
+        "SignedUp",
+        "user:owner@example.com",
+    )
     operation = db_session.scalars(select(Operation)).one()
-    assert (operation.tenant_id, operation.generation, operation.state) == (tenant.id, 1, OperationState.PENDING)
+    assert (operation.tenant_id, operation.generation, operation.state) == (
+        tenant.id,
+        1,
+        OperationState.PENDING,
+    )
     message = db_session.scalars(select(OutboxMessage)).one()
     assert message.task_name == RECONCILE_TASK
     assert message.payload == {"operation_id": str(operation.id)}
@@ -113,7 +132,9 @@ def test_an_email_already_registered_is_refused(db_session: Session) -> None:
     service.register(db_session, signup_form(email="dup@example.com"), runtime_release="0.1.0")
     with pytest.raises(ValidationFailed) as caught:
         service.register(db_session, signup_form(email="dup@example.com"), runtime_release="0.1.0")
-    assert caught.value.errors["email"] == "An account with this email already exists; log in instead."
+    assert (
+        caught.value.errors["email"] == "An account with this email already exists; log in instead."
+    )
     assert _count(db_session, Organization) == 1
 
 
@@ -132,6 +153,8 @@ def test_a_signup_losing_a_race_for_its_slug_leaves_nothing_behind(
     monkeypatch.setattr(service, "slug_problem", lambda _session, _slug: None)
     with pytest.raises(ValidationFailed) as caught:
         service.register(db_session, signup_form(slug="contested"), runtime_release="0.1.0")
-    assert caught.value.errors == {"slug": "“contested” is already taken; please choose another address."}
+    assert caught.value.errors == {
+        "slug": "“contested” is already taken; please choose another address."
+    }
     for model in (Organization, User, Membership, Tenant, OutboxMessage, Operation):
         assert _count(db_session, model) == 1, model
