@@ -236,3 +236,30 @@ def test_the_resync_hands_on_work_whose_worker_was_lost(
     assert reconciler.run(operation.id).status == "skipped", (
         "a late redelivery of the lost message does nothing"
     )
+
+
+def test_suspending_and_resuming_a_tenant(
+    reconciler: Reconciler, db_session: Session, settings: Settings
+) -> None:
+    tenant, operation = _pending(db_session)
+    reconciler.run(operation.id)
+
+    tenant = _reload(db_session, tenant)
+    tenant.suspended = True
+    tenant.generation += 1
+    suspend = tenants.request_reconcile(db_session, tenant)
+    db_session.commit()
+    assert reconciler.run(suspend.id).status == "suspended"
+    tenant = _reload(db_session, tenant)
+    assert (tenant.state, tenant.observed_generation) == (TenantState.SUSPENDED, 2)
+    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == []
+
+    tenant.suspended = False
+    tenant.generation += 1
+    resume = tenants.request_reconcile(db_session, tenant)
+    db_session.commit()
+    assert reconciler.run(resume.id).status == "ready"
+    tenant = _reload(db_session, tenant)
+    assert (tenant.state, tenant.observed_generation) == (TenantState.ACTIVE, 3)
+    entities = httpx.get(f"{tenant.runtime_url}/api/catalog/entities").json()
+    assert len(entities) == 8, "the portal's data survived the suspension"

@@ -1,0 +1,77 @@
+"""The local driver's verbs against real tenant-runtime processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from control_plane.core.settings import Settings
+from control_plane.provisioning.drivers.base import ConditionUpdate, RuntimeSpec
+from control_plane.provisioning.drivers.local import LocalDriver
+
+pytestmark = pytest.mark.embedded
+
+SPEC = RuntimeSpec(
+    tenant_id="9d5e2f3a-1b4c-4d6e-8f70-123456789abc",
+    slug="initech",
+    organization_name="Initech",
+    runtime_release="0.1.0",
+    size_tier="small",
+)
+
+
+@pytest.fixture
+def driver(tmp_path: object) -> Iterator[LocalDriver]:
+    local = LocalDriver(Settings(env="test", data_dir=tmp_path, runtime_start_timeout_seconds=20))  # type: ignore[arg-type]
+    yield local
+    local.stop_all()
+
+
+def test_ensure_reports_each_step_and_serves_the_portal(driver: LocalDriver) -> None:
+    steps: list[ConditionUpdate] = []
+    observation = driver.ensure(SPEC, steps.append)
+
+    assert [(s.type, s.status, s.reason) for s in steps] == [
+        ("DatabaseReady", True, "Migrated"),
+        ("WorkloadReady", False, "Starting"),
+        ("WorkloadReady", True, "Healthy"),
+    ]
+    assert observation.ready
+    assert observation.url is not None
+    portal = httpx.get(f"{observation.url}/")
+    assert portal.status_code == 200
+    assert "Initech" in portal.text
+
+
+def test_ensure_twice_adopts_the_running_portal(driver: LocalDriver) -> None:
+    first = driver.ensure(SPEC, lambda _: None)
+    second = driver.ensure(SPEC, lambda _: None)
+    assert second.names["pid"] == first.names["pid"]
+    assert second.url == first.url
+
+
+def test_suspend_stops_the_portal_and_keeps_its_data_and_resume_brings_it_back(
+    driver: LocalDriver,
+) -> None:
+    first = driver.ensure(SPEC, lambda _: None)
+    driver.suspend(SPEC)
+
+    stopped = driver.observe(SPEC)
+    assert (stopped.workload_ready, stopped.database_ready) == (False, True)
+    assert stopped.message == "no runtime process is serving"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{first.url}/healthz")
+
+    resumed = driver.resume(SPEC, lambda _: None)
+    assert resumed.ready
+    entities = httpx.get(f"{resumed.url}/api/catalog/entities").json()
+    assert len(entities) == 8, "the seeded catalog survives a suspend"
+
+
+def test_destroy_removes_the_portal_and_its_data(driver: LocalDriver) -> None:
+    driver.ensure(SPEC, lambda _: None)
+    driver.destroy(SPEC)
+    assert not driver.tenant_dir(SPEC).exists()
+    assert driver.observe(SPEC).database_ready is False
