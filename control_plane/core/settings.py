@@ -33,11 +33,28 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")
     base_domain: str = "localhost"
 
-    runtime_driver: Literal["local"] = "local"
+    runtime_driver: Literal["local", "kubernetes"] = "local"
     runtime_release: str = "0.1.0"
     local_runtime_python: str = sys.executable
     runtime_start_timeout_seconds: float = Field(default=30.0, gt=0)
     runtime_startup_delay_seconds: float = Field(default=0.0, ge=0)
+
+    # The kubernetes driver (production). Names and addresses as the cluster sees them.
+    kube_config: str = ""
+    kube_context: str = ""
+    kube_runtime_image: str = "backlot/tenant-runtime"
+    kube_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    kube_ingress_class: str = "nginx"
+    kube_ingress_namespace: str = "ingress-nginx"
+    kube_control_plane_namespace: str = "backlot"
+    kube_cluster_issuer: str = "letsencrypt"
+    kube_database_cidr: str = "10.0.0.0/8"
+    kube_pod_security_version: str = "v1.34"
+    # JSON lists, for clusters whose tenant nodes are tainted or labelled.
+    kube_tolerations: str = "[]"
+    kube_node_selector: str = "{}"
+    tenant_database_admin_url: SecretStr = SecretStr("")
+    tenant_database_host: str = ""
 
     reconcile_lease_seconds: float = Field(default=60.0, gt=0)
     reconcile_max_retries: int = Field(default=8, ge=0)

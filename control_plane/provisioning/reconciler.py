@@ -9,6 +9,9 @@ tenant to a fresh operation, and the driver adopts whatever the lost worker star
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -88,6 +91,44 @@ class Reconciler:
                 operation.lease_expires_at = None
                 operation.error = error[:2000]
 
+    def _held(self, session: Session, operation_id: UUID) -> Operation | None:
+        """The operation, locked, if this worker still holds it; None if another took over."""
+        operation = session.get(Operation, operation_id, with_for_update=True)
+        if operation is None or operation.state != OperationState.RUNNING:
+            log.warning("reconcile.lost_operation", operation_id=str(operation_id))
+            return None
+        return operation
+
+    @contextmanager
+    def _heartbeat(self, operation_id: UUID) -> Iterator[None]:
+        """Keep the lease while a long driver call runs, so no one takes a live worker's work."""
+        stop = threading.Event()
+        interval = self.settings.reconcile_lease_seconds / 3
+
+        def beat() -> None:
+            while not stop.wait(interval):
+                try:
+                    with unit_of_work(self.sessions) as session:
+                        session.execute(
+                            update(Operation)
+                            .where(
+                                Operation.id == operation_id,
+                                Operation.state == OperationState.RUNNING,
+                            )
+                            .values(lease_expires_at=self._lease_until())
+                            .execution_options(synchronize_session=False)
+                        )
+                except Exception as exc:  # a missed beat is retried at the next interval
+                    log.warning("reconcile.heartbeat_failed", error=str(exc))
+
+        thread = threading.Thread(target=beat, name=f"lease-{operation_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def run(self, operation_id: UUID) -> Outcome:
         if not self.claim(operation_id):
             log.info("reconcile.skipped", operation_id=str(operation_id), why="not claimable")
@@ -127,25 +168,34 @@ class Reconciler:
                 )
 
         log.info("reconcile.start", generation=operation.generation, suspended=suspended)
+        observation = RuntimeObservation()
         try:
-            if suspended:
-                self.driver.suspend(spec)
-                self._finish_suspended(operation_id)
-                return Outcome("suspended")
-            observation = self.driver.ensure(
-                spec, lambda update_: self._progress(operation_id, update_)
-            )
+            with self._heartbeat(operation_id):
+                if suspended:
+                    self.driver.suspend(spec)
+                else:
+                    observation = self.driver.ensure(
+                        spec, lambda update_: self._progress(operation_id, update_)
+                    )
         except DriverError as exc:
-            self._fail(operation_id, exc.reason, exc.message)
+            if not self._fail(operation_id, exc.reason, exc.message):
+                return Outcome("superseded", "another worker took the operation over")
             return Outcome("failed", exc.message)
-        self._finish_ready(operation_id, observation)
-        return Outcome("ready", observation.url or "")
+        finished = (
+            self._finish_suspended(operation_id)
+            if suspended
+            else self._finish_ready(operation_id, observation)
+        )
+        if not finished:
+            return Outcome("superseded", "another worker took the operation over")
+        return Outcome("suspended" if suspended else "ready", observation.url or "")
 
     def _progress(self, operation_id: UUID, update_: ConditionUpdate) -> None:
         """Write one step's condition now (the signup page shows it live); extend the lease."""
         with unit_of_work(self.sessions) as session:
-            operation = session.get(Operation, operation_id)
-            assert operation is not None
+            operation = self._held(session, operation_id)
+            if operation is None:
+                return
             operation.lease_expires_at = self._lease_until()
             tenant = tenants.get_tenant(session, operation.tenant_id)
             tenants.set_condition(
@@ -159,10 +209,11 @@ class Reconciler:
             reason=update_.reason,
         )
 
-    def _finish_ready(self, operation_id: UUID, observation: RuntimeObservation) -> None:
+    def _finish_ready(self, operation_id: UUID, observation: RuntimeObservation) -> bool:
         with unit_of_work(self.sessions) as session:
-            operation = session.get(Operation, operation_id)
-            assert operation is not None
+            operation = self._held(session, operation_id)
+            if operation is None:
+                return False
             tenant = tenants.get_tenant(session, operation.tenant_id)
             tenant.runtime_url = observation.url
             tenant.runtime_names = observation.names
@@ -185,11 +236,13 @@ class Reconciler:
             operation.finished_at = tenants.now()
             operation.error = None
         log.info("reconcile.ready", url=observation.url)
+        return True
 
-    def _finish_suspended(self, operation_id: UUID) -> None:
+    def _finish_suspended(self, operation_id: UUID) -> bool:
         with unit_of_work(self.sessions) as session:
-            operation = session.get(Operation, operation_id)
-            assert operation is not None
+            operation = self._held(session, operation_id)
+            if operation is None:
+                return False
             tenant = tenants.get_tenant(session, operation.tenant_id)
             tenants.set_condition(
                 tenant, "WorkloadReady", False, "Suspended", "the portal is stopped; data is kept"
@@ -206,11 +259,13 @@ class Reconciler:
             )
             operation.state = OperationState.SUCCEEDED
             operation.finished_at = tenants.now()
+        return True
 
-    def _fail(self, operation_id: UUID, reason: str, message: str) -> None:
+    def _fail(self, operation_id: UUID, reason: str, message: str) -> bool:
         with unit_of_work(self.sessions) as session:
-            operation = session.get(Operation, operation_id)
-            assert operation is not None
+            operation = self._held(session, operation_id)
+            if operation is None:
+                return False
             tenant = tenants.get_tenant(session, operation.tenant_id)
             tenants.set_condition(tenant, "Ready", False, reason, message)
             tenants.set_condition(tenant, "Degraded", True, reason, message)
@@ -229,6 +284,7 @@ class Reconciler:
             operation.finished_at = tenants.now()
             operation.error = f"{reason}: {message}"[:2000]
         log.warning("reconcile.failed", reason=reason, message=message)
+        return True
 
     def give_up(self, operation_id: UUID, error: str) -> None:
         """Retries ran out on errors that looked transient: fail the tenant, retriable."""

@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from control_plane.core import migrations
+from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers.local import LocalDriver
 from control_plane.provisioning.models import Operation, OperationState
@@ -21,6 +25,7 @@ from control_plane.provisioning.reconciler import Reconciler
 from control_plane.tenants import service as tenants
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant, TenantEvent
+from infra.testenv import services
 from tests.control_plane.factories import make_tenant
 
 pytestmark = pytest.mark.integration
@@ -263,3 +268,41 @@ def test_suspending_and_resuming_a_tenant(
     assert (tenant.state, tenant.observed_generation) == (TenantState.ACTIVE, 3)
     entities = httpx.get(f"{tenant.runtime_url}/api/catalog/entities").json()
     assert len(entities) == 8, "the portal's data survived the suspension"
+
+
+@pytest.fixture
+def committed_sessions(postgres_admin_url: str) -> Iterator[sessionmaker[Session]]:
+    """Real commits on a database of its own: for tests where threads share the database."""
+    url = services.create_database(postgres_admin_url, "backlot_reconciler_threads")
+    migrations.upgrade(url)
+    engine = build_engine(url)
+    yield build_session_factory(engine)
+    engine.dispose()
+    services.drop_database(postgres_admin_url, "backlot_reconciler_threads")
+
+
+def test_a_long_start_keeps_its_lease_so_the_resync_does_not_take_it_over(
+    settings: Settings, committed_sessions: sessionmaker[Session], driver: LocalDriver
+) -> None:
+    slow = settings.model_copy(
+        update={"runtime_startup_delay_seconds": 4.0, "reconcile_lease_seconds": 1.0}
+    )
+    reconciler = Reconciler(slow, committed_sessions, LocalDriver(slow))
+    with committed_sessions() as db_session:
+        tenant, operation = _pending(db_session)
+    outcome: list[str] = []
+    worker = threading.Thread(target=lambda: outcome.append(reconciler.run(operation.id).status))
+    worker.start()
+    taken_over: list[object] = []
+    while worker.is_alive():
+        taken_over.extend(reconciler.resync())
+        time.sleep(0.3)
+    worker.join()
+
+    assert outcome == ["ready"]
+    assert taken_over == [], "the resync took a live worker's operation"
+    with committed_sessions() as db_session:
+        states = db_session.scalars(
+            select(Operation.state).where(Operation.tenant_id == tenant.id)
+        ).all()
+    assert states == [OperationState.SUCCEEDED]
