@@ -1,0 +1,1 @@
+"""The ``kubernetes`` driver: one hardened namespace per tenant."""

@@ -1,0 +1,291 @@
+"""The production driver: each tenant in its own hardened namespace.
+
+Every object is written with server-side apply under one field manager, so a re-run
+sends the whole intent again and the API server converges it; fields we stop sending
+are removed. The names created are returned to the reconciler, which stores them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import asdict
+
+import structlog
+import urllib3
+from kubernetes import client as kube
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import DynamicApiError
+from sqlalchemy.engine import make_url
+
+from control_plane.core.settings import Settings
+from control_plane.provisioning.drivers.base import (
+    ConditionUpdate,
+    DriverError,
+    Progress,
+    RuntimeObservation,
+    RuntimeSpec,
+    TransientDriverError,
+)
+from control_plane.provisioning.drivers.kubernetes import manifests
+from control_plane.provisioning.drivers.kubernetes.manifests import (
+    ClusterConfig,
+    Manifest,
+    TenantNames,
+)
+from control_plane.provisioning.tenant_databases import TenantDatabases
+
+log = structlog.get_logger(__name__)
+
+FIELD_MANAGER = "backlot-control-plane"
+# Waiting reasons that will not fix themselves: the tenant fails with the reason.
+_STUCK_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+    }
+)
+
+
+def cluster_config(settings: Settings) -> ClusterConfig:
+    return ClusterConfig(
+        image=settings.kube_runtime_image,
+        base_domain=settings.base_domain,
+        control_plane_url=settings.resolved_public_url,
+        image_pull_policy=settings.kube_image_pull_policy,
+        ingress_class=settings.kube_ingress_class,
+        ingress_namespace=settings.kube_ingress_namespace,
+        control_plane_namespace=settings.kube_control_plane_namespace,
+        cluster_issuer=settings.kube_cluster_issuer,
+        database_cidr=settings.kube_database_cidr,
+        pod_security_version=settings.kube_pod_security_version,
+        tolerations=json.loads(settings.kube_tolerations),
+        node_selector=json.loads(settings.kube_node_selector),
+    )
+
+
+def api_client(settings: Settings) -> kube.ApiClient:
+    """A client from the configured kubeconfig, or the pod's own service account."""
+    if settings.kube_config:
+        return kube_config.new_client_from_config(
+            config_file=settings.kube_config, context=settings.kube_context or None
+        )
+    configuration = kube.Configuration()
+    kube_config.load_incluster_config(client_configuration=configuration)
+    return kube.ApiClient(configuration)
+
+
+def _classify(exc: Exception, doing: str) -> Exception:
+    """Turn an API failure into what the reconciler acts on: retry, or fail with a reason."""
+    status = getattr(exc, "status", None)
+    if (
+        isinstance(exc, urllib3.exceptions.HTTPError)
+        or status in (None, 409, 429)
+        or (status and status >= 500)
+    ):
+        return TransientDriverError(f"{doing}: {exc}")
+    if status == 403:
+        return DriverError("Forbidden", f"{doing}: the cluster refused: {_reason(exc)}")
+    return DriverError("InvalidObject", f"{doing}: {_reason(exc)}")
+
+
+def _reason(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    try:
+        return str(json.loads(body)["message"]) if body else str(exc)
+    except (ValueError, KeyError, TypeError):
+        return str(exc)
+
+
+class KubernetesDriver:
+    name = "kubernetes"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        client: kube.ApiClient | None = None,
+        databases: TenantDatabases | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = cluster_config(settings)
+        self._client = client or api_client(settings)
+        self._dynamic = DynamicClient(self._client)
+        self._core = kube.CoreV1Api(self._client)
+        self._apps = kube.AppsV1Api(self._client)
+        self.databases = databases or TenantDatabases(
+            settings.tenant_database_admin_url.get_secret_value(), settings.tenant_database_host
+        )
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _apply(self, manifest: Manifest) -> None:
+        kind = manifest["kind"]
+        try:
+            resource = self._dynamic.resources.get(api_version=manifest["apiVersion"], kind=kind)
+            resource.server_side_apply(
+                body=manifest, field_manager=FIELD_MANAGER, force_conflicts=True
+            )
+        except (DynamicApiError, ApiException, urllib3.exceptions.HTTPError) as exc:
+            raise _classify(exc, f"applying {kind} {manifest['metadata']['name']}") from exc
+
+    def _read_secret(self, names: TenantNames) -> dict[str, str]:
+        try:
+            found = self._core.read_namespaced_secret(names.secret, names.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise _classify(exc, "reading the tenant's secret") from exc
+        return {key: base64.b64decode(value).decode() for key, value in (found.data or {}).items()}
+
+    def _deployment_status(self, names: TenantNames) -> tuple[int, int, bool]:
+        """(desired, available, rolled out) for the tenant's Deployment."""
+        try:
+            found = self._apps.read_namespaced_deployment(names.deployment, names.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return 0, 0, False
+            raise _classify(exc, "reading the portal's Deployment") from exc
+        desired = (found.spec.replicas if found.spec else 0) or 0
+        status = found.status or kube.V1DeploymentStatus()
+        generation = (found.metadata.generation if found.metadata else 0) or 0
+        rolled_out = (status.observed_generation or 0) >= generation and (
+            status.updated_replicas or 0
+        ) >= desired
+        return desired, status.available_replicas or 0, rolled_out
+
+    def _stuck_reason(self, spec: RuntimeSpec, names: TenantNames) -> tuple[str, str] | None:
+        pods = self._core.list_namespaced_pod(
+            names.namespace, label_selector=f"{manifests.TENANT_LABEL}={spec.tenant_id}"
+        )
+        for pod in pods.items:
+            if pod.status is None or pod.metadata is None:
+                continue
+            statuses = [
+                *(pod.status.init_container_statuses or []),
+                *(pod.status.container_statuses or []),
+            ]
+            for status in statuses:
+                waiting = status.state.waiting if status.state else None
+                if waiting and waiting.reason in _STUCK_REASONS:
+                    return (
+                        waiting.reason,
+                        f"{pod.metadata.name}/{status.name}: {waiting.message or waiting.reason}",
+                    )
+        return None
+
+    def _url(self, spec: RuntimeSpec) -> str:
+        return f"https://{manifests.host(spec, self.config)}"
+
+    # -- verbs -------------------------------------------------------------------------
+
+    def ensure(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation:
+        if spec.size_tier not in manifests.SIZE_TIERS:
+            raise DriverError("UnknownSizeTier", f"no size tier named {spec.size_tier!r}")
+        names = TenantNames.for_tenant(spec)
+        self._refuse_terminating_namespace(names)
+
+        existing = self._read_secret(names)
+        password = (
+            make_url(existing["database-url"]).password if "database-url" in existing else None
+        )
+        try:
+            database = self.databases.ensure(spec.tenant_id, password=password)
+        except Exception as exc:  # psycopg's errors vary; a database hiccup is retried
+            raise TransientDriverError(
+                f"preparing the tenant database: {type(exc).__name__}"
+            ) from exc
+        progress(
+            ConditionUpdate(
+                "DatabaseReady", True, "Provisioned", f"database {database.name} is ready"
+            )
+        )
+
+        secret_values = {"database-url": database.url}
+        for manifest in manifests.tenant_objects(spec, names, self.config, secret_values):
+            self._apply(manifest)
+        progress(
+            ConditionUpdate(
+                "WorkloadReady", False, "RollingOut", f"namespace {names.namespace} applied"
+            )
+        )
+
+        self._wait_available(spec, names)
+        progress(ConditionUpdate("WorkloadReady", True, "Available", "the portal's pods are ready"))
+        return RuntimeObservation(
+            database_ready=True,
+            workload_ready=True,
+            url=self._url(spec),
+            message="available",
+            names={**asdict(names), "database": database.name},
+        )
+
+    def _refuse_terminating_namespace(self, names: TenantNames) -> None:
+        try:
+            found = self._core.read_namespace(names.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise _classify(exc, "reading the tenant's namespace") from exc
+        if found.status and found.status.phase == "Terminating":
+            raise TransientDriverError(f"namespace {names.namespace} is still being deleted")
+
+    def _wait_available(self, spec: RuntimeSpec, names: TenantNames) -> None:
+        deadline = time.monotonic() + self.settings.runtime_start_timeout_seconds
+        while time.monotonic() < deadline:
+            desired, available, rolled_out = self._deployment_status(names)
+            if rolled_out and desired > 0 and available >= desired:
+                return
+            stuck = self._stuck_reason(spec, names)
+            if stuck:
+                raise DriverError(*stuck)
+            time.sleep(0.5)
+        timeout = self.settings.runtime_start_timeout_seconds
+        raise DriverError(
+            "RuntimeUnhealthy", f"the portal's pods were not ready within {timeout:.0f}s"
+        )
+
+    def observe(self, spec: RuntimeSpec) -> RuntimeObservation:
+        names = TenantNames.for_tenant(spec)
+        desired, available, rolled_out = self._deployment_status(names)
+        ready = desired > 0 and available >= desired and rolled_out
+        return RuntimeObservation(
+            database_ready=self.databases.exists(spec.tenant_id),
+            workload_ready=ready,
+            url=self._url(spec) if ready else None,
+            message="available" if ready else f"{available}/{desired} pods available",
+            names=asdict(names),
+        )
+
+    def suspend(self, spec: RuntimeSpec) -> None:
+        names = TenantNames.for_tenant(spec)
+        self._apply(manifests.deployment(spec, names, self.config, replicas=0))
+
+    def resume(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation:
+        return self.ensure(spec, progress)
+
+    def destroy(self, spec: RuntimeSpec) -> None:
+        names = TenantNames.for_tenant(spec)
+        try:
+            self._core.delete_namespace(names.namespace, propagation_policy="Foreground")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _classify(exc, "deleting the tenant's namespace") from exc
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                self._core.read_namespace(names.namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    break
+                raise _classify(exc, "waiting for the namespace to go") from exc
+            time.sleep(1)
+        else:
+            raise TransientDriverError(f"namespace {names.namespace} is still terminating")
+        self.databases.drop(spec.tenant_id)
