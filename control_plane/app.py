@@ -45,7 +45,7 @@ def _wants_html(request: Request[Any, Any, Any]) -> bool:
 
 def _not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
     if _wants_html(request):
-        return Redirect(path=f"/login?next_={request.url.path}")
+        return Redirect(path="/login", query_params={"next": request.url.path})
     return Response(
         {"status_code": 401, "detail": exc.detail}, status_code=401, media_type=MediaType.JSON
     )

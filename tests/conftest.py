@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -84,3 +85,14 @@ def settings(tmp_path: Path, database_url: str, redis_url: str) -> Settings:
         runtime_start_timeout_seconds=20,
         reconcile_lease_seconds=5,
     )
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Any:
+    """The real test cluster (etcd, kube-apiserver, controller-manager, scheduler, kwok)."""
+    from infra.cluster import cluster  # noqa: PLC0415 - only k8s tests need it
+
+    try:
+        return cluster.ensure_cluster()
+    except cluster.ClusterUnavailable as exc:
+        pytest.fail(f"the Kubernetes test cluster could not be started: {exc}", pytrace=False)

@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
+from sqlalchemy.orm import Session
 
 from control_plane.core.errors import ValidationFailed
 from control_plane.core.web import DbSession, plane, relay_after_commit
@@ -69,6 +70,22 @@ class SignupController(Controller):
         problem = service.slug_problem(db_session, candidate) if candidate else "Type an address."
         return {"slug": candidate, "available": problem is None, "message": problem or "Available."}
 
+    @staticmethod
+    def _resubmitted(
+        request: Request[Any, Any, Any], db_session: Session, signup_token: str
+    ) -> Redirect | None:
+        """The same form sent again: its first signup's progress, nothing new created.
+
+        The browser may never have seen the first answer (and its session cookie), so the
+        owner is signed in again on the strength of the form's one-time token.
+        """
+        earlier = service.previous_signup(db_session, signup_token) if signup_token else None
+        if earlier is None:
+            return None
+        _, owner_id = earlier
+        request.set_session({"user_id": str(owner_id)})
+        return Redirect(path="/console/progress", status_code=303)
+
     @post("/signup", sync_to_thread=True, status_code=200)
     def signup(
         self,
@@ -88,12 +105,9 @@ class SignupController(Controller):
         )
         values = {k: v for k, v in data.items() if k != "password"}
 
-        earlier = (
-            service.previous_signup(db_session, form.signup_token) if form.signup_token else None
-        )
-        if earlier is not None:
-            # The same form sent twice: show the first one's progress, create nothing new.
-            return Redirect(path="/console/progress", status_code=303)
+        resubmitted = self._resubmitted(request, db_session, form.signup_token)
+        if resubmitted is not None:
+            return resubmitted
 
         if not broker_reachable(
             settings.resolved_broker_url, settings.broker_check_timeout_seconds
@@ -116,6 +130,10 @@ class SignupController(Controller):
                 db_session, form, runtime_release=settings.runtime_release
             )
         except ValidationFailed as exc:
+            # Two submits of one form at the same moment: the loser joins the winner.
+            resubmitted = self._resubmitted(request, db_session, form.signup_token)
+            if resubmitted is not None:
+                return resubmitted
             return Template(
                 template_name="signup.html",
                 context=_form_context(state, values, exc.errors),

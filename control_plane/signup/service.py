@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass
+from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
@@ -152,14 +154,29 @@ def validate(session: Session, form: SignupForm) -> tuple[SignupForm, dict[str, 
     return normalized, errors
 
 
-def previous_signup(session: Session, signup_token: str) -> Tenant | None:
-    """The tenant an identical earlier submit of this form created (a double submit)."""
+# How long the form's one-time token may stand in for a login after its first submit.
+RESUBMIT_WINDOW = dt.timedelta(minutes=15)
+
+
+def previous_signup(session: Session, signup_token: str) -> tuple[Tenant, UUID] | None:
+    """The tenant and owner an earlier submit of this very form created (a double submit).
+
+    Only recent signups count: the token proves it is the same form, not the same person
+    forever.
+    """
     organization = session.scalar(
         select(Organization).where(Organization.signup_token == signup_token)
     )
-    if organization is None:
+    if organization is None or organization.created_at < dt.datetime.now(dt.UTC) - RESUBMIT_WINDOW:
         return None
-    return tenants.tenant_of_organization(session, organization.id)
+    owner = session.scalar(
+        select(Membership.user_id).where(
+            Membership.organization_id == organization.id, Membership.role == Role.OWNER
+        )
+    )
+    if owner is None:
+        return None
+    return tenants.tenant_of_organization(session, organization.id), owner
 
 
 def register(session: Session, form: SignupForm, *, runtime_release: str) -> tuple[User, Tenant]:
@@ -187,6 +204,8 @@ def register(session: Session, form: SignupForm, *, runtime_release: str) -> tup
     except IntegrityError as exc:
         # Two signups raced for the same address or email; the loser hears why.
         detail = str(exc.orig).lower()
+        if "signup_token" in detail:
+            raise ValidationFailed({"form": "This form was already submitted."}) from exc
         if "email" in detail:
             raise ValidationFailed(
                 {"email": "An account with this email already exists; log in instead."}

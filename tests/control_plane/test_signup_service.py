@@ -140,9 +140,19 @@ def test_an_email_already_registered_is_refused(db_session: Session) -> None:
 
 def test_the_same_form_submitted_twice_finds_the_first_signup(db_session: Session) -> None:
     form = signup_form()
-    _, tenant = service.register(db_session, form, runtime_release="0.1.0")
-    assert service.previous_signup(db_session, form.signup_token) == tenant
+    user, tenant = service.register(db_session, form, runtime_release="0.1.0")
+    assert service.previous_signup(db_session, form.signup_token) == (tenant, user.id)
     assert service.previous_signup(db_session, "another-token-that-was-never-used") is None
+
+
+def test_an_old_form_token_no_longer_stands_in_for_a_login(db_session: Session) -> None:
+    form = signup_form()
+    _, tenant = service.register(db_session, form, runtime_release="0.1.0")
+    organization = db_session.get(Organization, tenant.organization_id)
+    assert organization is not None
+    organization.created_at -= service.RESUBMIT_WINDOW
+    db_session.flush()
+    assert service.previous_signup(db_session, form.signup_token) is None
 
 
 def test_a_signup_losing_a_race_for_its_slug_leaves_nothing_behind(

@@ -158,7 +158,7 @@ def test_a_double_submit_lands_on_the_first_signup(client: Client, db_session: S
 
 def test_the_console_and_api_need_a_login(client: Client) -> None:
     page = client.get("/console", headers={"accept": "text/html"}, follow_redirects=False)
-    assert (page.status_code, page.headers["location"]) == (302, "/login?next_=/console")
+    assert (page.status_code, page.headers["location"]) == (302, "/login?next=%2Fconsole")
     api = client.get("/api/v1/tenant")
     assert (api.status_code, api.json()["detail"]) == (401, "Log in to continue.")
 

@@ -58,7 +58,9 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def context(browser: Browser, product: Product) -> Iterator[BrowserContext]:
     """A fresh browser profile per test: no cookies from another test's signup."""
-    context = browser.new_context(base_url=product.base_url, viewport={"width": 1100, "height": 900})
+    context = browser.new_context(
+        base_url=product.base_url, viewport={"width": 1100, "height": 900}
+    )
     context.set_default_timeout(15_000)
     yield context
     context.close()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Page, Request, Response, expect
 
 from tests.e2e.product import Product
 
@@ -47,7 +52,7 @@ def _fill(page: Page, signup: Signup) -> None:
     page.fill("#password", signup.password)
 
 
-def _is_signup_post(product: Product) -> object:
+def _is_signup_post(product: Product) -> Callable[[Response], bool]:
     return lambda r: r.request.method == "POST" and r.url == f"{product.base_url}/signup"
 
 
@@ -109,7 +114,9 @@ def test_signup_shows_live_progress_and_leads_to_the_portal(
     expect(page.locator("h1")).to_have_text("Initech Labs")
     expect(page.locator("#catalog")).to_be_visible()
     expect(page.locator('[data-entity-ref="component:default/storefront-web"]')).to_be_visible()
-    refs = set(page.locator("[data-entity-ref]").evaluate_all("rows => rows.map(r => r.dataset.entityRef)"))
+    refs = set(
+        page.locator("[data-entity-ref]").evaluate_all("rows => rows.map(r => r.dataset.entityRef)")
+    )
     assert refs >= SEED_REFS, f"missing seeded entities: {sorted(SEED_REFS - refs)}"
     page.screenshot(path=tmp_path / "portal.png", full_page=True)
     print(f"\nscreenshots: {tmp_path / 'progress.png'} {tmp_path / 'portal.png'}")
@@ -226,7 +233,7 @@ def test_log_out_and_back_in(page: Page, product: Product) -> None:
     page.wait_for_url(f"{product.base_url}/login")
 
     page.goto("/console/")
-    assert page.url.startswith(f"{product.base_url}/login")
+    assert page.url == f"{product.base_url}/login?next=%2Fconsole"
     expect(page.locator("h1")).to_have_text("Log in")
 
     page.fill("#email", signup.email)
@@ -240,6 +247,66 @@ def test_log_out_and_back_in(page: Page, product: Product) -> None:
 
     page.fill("#password", signup.password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{product.base_url}/console/")
     expect(page.locator("h1")).to_have_text(signup.organization_name)
+    assert page.url == f"{product.base_url}/console"
     expect(page.locator("#tenant-state")).to_have_text("active")
+
+
+def test_the_same_form_posted_twice_at_once_creates_one_organization(
+    page: Page, product: Product
+) -> None:
+    """Two submits of one form in flight together: both are the same signup, not a clash."""
+    signup = Signup("Racing Twins", "racing-twins", "racing.twins@example.com")
+    _fill(page, signup)
+    form = page.evaluate(
+        "() => Object.fromEntries(new FormData(document.getElementById('signup-form')))"
+    )
+    # The browser's own cookies (the CSRF cookie); Playwright's sync API is single-threaded.
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+    start = threading.Barrier(2)
+
+    def submit() -> httpx.Response:
+        start.wait()
+        return httpx.post(
+            f"{product.base_url}/signup",
+            data=form,
+            cookies=cookies,
+            headers={"Accept": "text/html"},
+            timeout=30.0,
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(lambda _: submit(), range(2)))
+
+    outcomes = [(r.status_code, r.headers.get("location")) for r in responses]
+    assert outcomes == [(303, "/console/progress")] * 2, [
+        (r.status_code, r.headers.get("location"), re.findall(r'role="alert">([^<]*)<', r.text))
+        for r in responses
+    ]
+    assert product.organization_count(signup.slug) == 1
+
+
+def test_a_resubmit_whose_first_answer_was_lost_still_lands_on_progress(
+    page: Page, product: Product
+) -> None:
+    """A double click where the browser aborted the first request and never saw its cookie."""
+    signup = Signup("Lost Answer", "lost-answer", "lost.answer@example.com")
+    _fill(page, signup)
+    form = page.evaluate(
+        "() => Object.fromEntries(new FormData(document.getElementById('signup-form')))"
+    )
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+    first = httpx.post(
+        f"{product.base_url}/signup",
+        data=form,
+        cookies=cookies,
+        headers={"Accept": "text/html"},
+        timeout=30.0,
+    )
+    assert (first.status_code, first.headers.get("location")) == (303, "/console/progress")
+
+    page.click("#signup-submit")
+
+    expect(page.locator("h1")).to_have_text("Setting up Lost Answer")
+    assert page.url == f"{product.base_url}/console/progress"
+    assert product.organization_count(signup.slug) == 1
