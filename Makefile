@@ -37,8 +37,20 @@ services-up: test-deps ## Start the test PostgreSQL and Redis on loopback
 services-down: ## Stop the test PostgreSQL and Redis
 	@python3 -m infra.testenv.services down
 
+.PHONY: cluster-build
+cluster-build: ## Build the test cluster's binaries from pinned sources (cached; a cold build takes ~15 min)
+	@bash infra/cluster/build.sh
+
+.PHONY: cluster-up
+cluster-up: cluster-build sync ## Start the real test cluster (etcd, apiserver, controllers, kwok) on loopback
+	@$(UV) run --frozen python -m infra.cluster.cluster up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the test cluster (its certificates and data are kept)
+	@$(UV) run --frozen python -m infra.cluster.cluster down
+
 .PHONY: test
-test: test-deps sync ## Install what the tests need, start the servers, run the suite
+test: test-deps sync cluster-build ## Install what the tests need, start the servers, run the suite
 	@python3 -m infra.testenv.services up
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 

@@ -12,6 +12,7 @@ import pytest
 from kubernetes import client as kube
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,7 +39,7 @@ def kube_settings(settings: Settings, kube_cluster: Any, postgres_admin_url: str
             "kube_config": str(kube_cluster.kubeconfig),
             "kube_tolerations": json.dumps(KWOK_TOLERATION),
             "kube_node_selector": json.dumps({"type": "kwok"}),
-            "tenant_database_admin_url": postgres_admin_url,
+            "tenant_database_admin_url": SecretStr(postgres_admin_url),
             "base_domain": "portals.example",
             "runtime_start_timeout_seconds": 90,
         }
@@ -131,7 +132,7 @@ def test_the_cluster_refuses_a_pod_that_breaks_the_restricted_standard(
     with pytest.raises(ApiException) as refused:
         kube.CoreV1Api(api).create_namespaced_pod(f"t-{spec.slug}", privileged)
     assert refused.value.status == 403
-    assert 'violates PodSecurity "restricted' in refused.value.body
+    assert 'violates PodSecurity "restricted:v1.34"' in json.loads(refused.value.body)["message"]
 
 
 def test_ensure_again_changes_nothing_and_keeps_the_credentials(

@@ -1,0 +1,1 @@
+"""The real Kubernetes test cluster: etcd, control plane and kwok fake nodes on loopback."""
