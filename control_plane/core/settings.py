@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     tenant_database_admin_url: SecretStr = SecretStr("")
     tenant_database_host: str = ""
 
+    deletion_retention_seconds: float = Field(default=30 * 24 * 3600, ge=0)
+
     reconcile_lease_seconds: float = Field(default=60.0, gt=0)
     reconcile_max_retries: int = Field(default=8, ge=0)
     resync_interval_seconds: float = Field(default=30.0, gt=0)

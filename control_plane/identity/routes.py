@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import structlog
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, QueryParameter
 from litestar.response import Redirect, Template
 
 from control_plane.core.web import DbSession
@@ -25,7 +25,9 @@ class LoginController(Controller):
     include_in_schema = False
 
     @get("/login", name="login", sync_to_thread=False)
-    def login_form(self, next_: Annotated[str, Parameter(query="next")] = "/console") -> Template:
+    def login_form(
+        self, next_: Annotated[str, QueryParameter(name="next")] = "/console"
+    ) -> Template:
         context = {"values": {"next": _safe_next(next_)}, "errors": {}}
         return Template(template_name="login.html", context=context)
 

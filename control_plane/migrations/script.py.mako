@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 import advanced_alchemy.types
+import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
 

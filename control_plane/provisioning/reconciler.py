@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from uuid import UUID
 
 import structlog
@@ -25,6 +26,7 @@ from control_plane.identity.models import Organization
 from control_plane.provisioning.drivers.base import (
     ConditionUpdate,
     DriverError,
+    Progress,
     RuntimeDriver,
     RuntimeObservation,
     RuntimeSpec,
@@ -141,12 +143,11 @@ class Reconciler:
             structlog.contextvars.bind_contextvars(
                 tenant_id=str(tenant.id), operation_id=str(operation_id)
             )
-            if operation.generation < tenant.generation or tenant.state == TenantState.DELETED:
+            action = self._action(tenant)
+            if operation.generation < tenant.generation or action is None:
                 operation.state = OperationState.SUPERSEDED
                 operation.finished_at = tenants.now()
-                return Outcome(
-                    "superseded", f"generation {operation.generation} < {tenant.generation}"
-                )
+                return Outcome("superseded", f"generation {operation.generation}: nothing to do")
             organization = session.get(Organization, tenant.organization_id)
             assert organization is not None
             spec = RuntimeSpec(
@@ -156,8 +157,7 @@ class Reconciler:
                 runtime_release=tenant.runtime_release,
                 size_tier=tenant.size_tier,
             )
-            suspended = tenant.suspended
-            if not suspended and tenant.state in (TenantState.PENDING, TenantState.FAILED):
+            if action == "ensure" and tenant.state in (TenantState.PENDING, TenantState.FAILED):
                 tenants.transition(
                     session,
                     tenant,
@@ -167,28 +167,49 @@ class Reconciler:
                     operation_id=operation_id,
                 )
 
-        log.info("reconcile.start", generation=operation.generation, suspended=suspended)
-        observation = RuntimeObservation()
+        log.info("reconcile.start", generation=operation.generation, action=action)
         try:
             with self._heartbeat(operation_id):
-                if suspended:
-                    self.driver.suspend(spec)
-                else:
-                    observation = self.driver.ensure(
-                        spec, lambda update_: self._progress(operation_id, update_)
-                    )
+                observation = self._act(action, spec, partial(self._progress, operation_id))
         except DriverError as exc:
             if not self._fail(operation_id, exc.reason, exc.message):
                 return Outcome("superseded", "another worker took the operation over")
             return Outcome("failed", exc.message)
-        finished = (
-            self._finish_suspended(operation_id)
-            if suspended
-            else self._finish_ready(operation_id, observation)
-        )
+        if action == "ensure":
+            finished, status = self._finish_ready(operation_id, observation), "ready"
+        elif action == "suspend":
+            finished, status = self._finish_suspended(operation_id), "suspended"
+        elif action == "delete":
+            finished, status = self._finish_deleted(operation_id), "deleted"
+        else:
+            finished, status = self._finish_purged(operation_id), "purged"
         if not finished:
             return Outcome("superseded", "another worker took the operation over")
-        return Outcome("suspended" if suspended else "ready", observation.url or "")
+        return Outcome(status, observation.url or "")
+
+    def _act(self, action: str, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation:
+        if action == "ensure":
+            return self.driver.ensure(spec, progress)
+        if action == "suspend":
+            self.driver.suspend(spec)
+        elif action == "delete":
+            progress(ConditionUpdate("Ready", False, "Deleting", "the portal is being removed"))
+            self.driver.destroy(spec)
+            if self.settings.deletion_retention_seconds == 0:
+                self.driver.purge(spec)
+        else:
+            self.driver.purge(spec)
+        return RuntimeObservation()
+
+    @staticmethod
+    def _action(tenant: Tenant) -> str | None:
+        """What the spec asks of the world now; None when there is nothing to do."""
+        if tenant.state == TenantState.DELETED:
+            due = tenant.purge_after is not None and tenant.purge_after <= tenants.now()
+            return "purge" if due and tenant.purged_at is None else None
+        if tenant.deletion_requested_at is not None:
+            return "delete"
+        return "suspend" if tenant.suspended else "ensure"
 
     def _progress(self, operation_id: UUID, update_: ConditionUpdate) -> None:
         """Write one step's condition now (the signup page shows it live); extend the lease."""
@@ -201,7 +222,8 @@ class Reconciler:
             tenants.set_condition(
                 tenant, update_.type, update_.status, update_.reason, update_.message
             )
-            tenants.set_condition(tenant, "Ready", False, "Provisioning", update_.message)
+            if update_.type != "Ready":
+                tenants.set_condition(tenant, "Ready", False, "Provisioning", update_.message)
         log.info(
             "reconcile.progress",
             condition=update_.type,
@@ -261,6 +283,58 @@ class Reconciler:
             operation.finished_at = tenants.now()
         return True
 
+    def _finish_deleted(self, operation_id: UUID) -> bool:
+        with unit_of_work(self.sessions) as session:
+            operation = self._held(session, operation_id)
+            if operation is None:
+                return False
+            tenant = tenants.get_tenant(session, operation.tenant_id)
+            current = tenants.now()
+            retention = dt.timedelta(seconds=self.settings.deletion_retention_seconds)
+            tenant.purge_after = current + retention
+            if not retention:
+                tenant.purged_at = current
+            tenant.runtime_url = None
+            tenants.set_condition(
+                tenant, "WorkloadReady", False, "Deleted", "the portal was removed"
+            )
+            tenants.set_condition(tenant, "Ready", False, "Deleted", "the portal was deleted")
+            tenant.observed_generation = max(tenant.observed_generation, operation.generation)
+            tenants.transition(
+                session,
+                tenant,
+                TenantState.DELETED,
+                reason="Deleted",
+                message=f"data kept until {tenant.purge_after:%Y-%m-%d %H:%M} UTC",
+                actor=SYSTEM_ACTOR,
+                operation_id=operation_id,
+            )
+            operation.state = OperationState.SUCCEEDED
+            operation.finished_at = current
+        return True
+
+    def _finish_purged(self, operation_id: UUID) -> bool:
+        with unit_of_work(self.sessions) as session:
+            operation = self._held(session, operation_id)
+            if operation is None:
+                return False
+            tenant = tenants.get_tenant(session, operation.tenant_id)
+            tenant.purged_at = tenants.now()
+            tenants.set_condition(tenant, "DatabaseReady", False, "Purged", "the data was dropped")
+            tenants.record_event(
+                session,
+                tenant,
+                from_state=TenantState.DELETED,
+                to_state=TenantState.DELETED,
+                reason="DataPurged",
+                message="the retention period ended",
+                actor=SYSTEM_ACTOR,
+                operation_id=operation_id,
+            )
+            operation.state = OperationState.SUCCEEDED
+            operation.finished_at = tenant.purged_at
+        return True
+
     def _fail(self, operation_id: UUID, reason: str, message: str) -> bool:
         with unit_of_work(self.sessions) as session:
             operation = self._held(session, operation_id)
@@ -270,7 +344,7 @@ class Reconciler:
             tenants.set_condition(tenant, "Ready", False, reason, message)
             tenants.set_condition(tenant, "Degraded", True, reason, message)
             tenant.failure_reason = f"{reason}: {message}"
-            if tenant.state == TenantState.PROVISIONING:
+            if tenant.state in (TenantState.PROVISIONING, TenantState.DELETING):
                 tenants.transition(
                     session,
                     tenant,
@@ -309,8 +383,15 @@ class Reconciler:
                 operation.finished_at = current
             session.flush()
 
+            purge_due = (
+                (Tenant.state == TenantState.DELETED)
+                & Tenant.purged_at.is_(None)
+                & (Tenant.purge_after <= current)
+            )
             candidates = session.scalars(
-                select(Tenant).where(Tenant.state.not_in([TenantState.DELETED, TenantState.FAILED]))
+                select(Tenant).where(
+                    Tenant.state.not_in([TenantState.DELETED, TenantState.FAILED]) | purge_due
+                )
             ).all()
             for tenant in candidates:
                 if tenants.live_operation(session, tenant.id) is not None:
@@ -318,6 +399,8 @@ class Reconciler:
                 needs_work = tenant.observed_generation < tenant.generation or tenant.state in (
                     TenantState.PENDING,
                     TenantState.PROVISIONING,
+                    TenantState.DELETING,
+                    TenantState.DELETED,
                 )
                 if not needs_work and tenant.state == TenantState.ACTIVE and not tenant.suspended:
                     needs_work = not self._runtime_answers(session, tenant)
@@ -335,9 +418,15 @@ class Reconciler:
             str(tenant.id), tenant.slug, organization.name, tenant.runtime_release, tenant.size_tier
         )
         observation = self.driver.observe(spec)
+        if observation.drift:
+            # Still serving, but not as specified: repaired by a reconcile, no outage to report.
+            message = ", ".join(observation.drift)[:500]
+            tenants.set_condition(tenant, "Degraded", True, "Drifted", message)
+            log.warning("resync.drift", tenant_id=str(tenant.id), drift=observation.drift)
+            return False
         if observation.workload_ready:
             return True
         tenants.set_condition(tenant, "Degraded", True, "RuntimeNotAnswering", observation.message)
         tenants.set_condition(tenant, "Ready", False, "RuntimeNotAnswering", observation.message)
-        log.warning("resync.drift", tenant_id=str(tenant.id), message=observation.message)
+        log.warning("resync.not_answering", tenant_id=str(tenant.id), message=observation.message)
         return False

@@ -10,7 +10,7 @@ from kombu import Connection
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,9 @@ class SignupController(Controller):
         )
 
     @get("/signup/slug", operation_id="checkSlug", include_in_schema=True, sync_to_thread=True)
-    def check_slug(self, db_session: DbSession, name: str = "", slug: str = "") -> dict[str, Any]:
+    def check_slug(
+        self, db_session: DbSession, name: FromQuery[str] = "", slug: FromQuery[str] = ""
+    ) -> dict[str, Any]:
         """Suggest an address from the organization's name, or say whether one is free."""
         candidate = slug.strip().lower() or service.suggest_slug(name)
         problem = service.slug_problem(db_session, candidate) if candidate else "Type an address."

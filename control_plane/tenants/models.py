@@ -35,6 +35,7 @@ class Tenant(Base):
     runtime_release: Mapped[str] = mapped_column(String(64))
     size_tier: Mapped[str] = mapped_column(String(16), default="small")
     suspended: Mapped[bool] = mapped_column(default=False)
+    deletion_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     generation: Mapped[int] = mapped_column(default=1)
 
     # status
@@ -45,6 +46,9 @@ class Tenant(Base):
     runtime_names: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     ready_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # After deletion the tenant's data is kept until purge_after, then dropped (purged_at).
+    purge_after: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    purged_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
     def condition(self, kind: str) -> dict[str, Any] | None:
         return next((c for c in self.conditions if c["type"] == kind), None)

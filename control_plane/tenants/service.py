@@ -147,12 +147,32 @@ def create_tenant(
 
 
 def retry(session: Session, tenant: Tenant, *, actor: str) -> Operation:
-    """Try a failed tenant again from the top."""
+    """Try a failed tenant again: its provisioning, or its deletion if that is what failed."""
     if tenant.state != TenantState.FAILED:
         raise Conflict(f"only a failed portal can be retried; this one is {tenant.state}")
     tenant.generation += 1
     tenant.failure_reason = None
-    transition(session, tenant, TenantState.PROVISIONING, reason="RetryRequested", actor=actor)
+    target = TenantState.DELETING if tenant.deletion_requested_at else TenantState.PROVISIONING
+    transition(session, tenant, target, reason="RetryRequested", actor=actor)
+    return request_reconcile(session, tenant)
+
+
+def request_deletion(
+    session: Session, tenant: Tenant, *, actor: str, reason: str = ""
+) -> Operation:
+    """Take the portal down in order and keep its data for the retention period."""
+    if tenant.state in (TenantState.DELETING, TenantState.DELETED):
+        raise Conflict(f"this portal is already {tenant.state}")
+    tenant.deletion_requested_at = now()
+    tenant.generation += 1
+    transition(
+        session,
+        tenant,
+        TenantState.DELETING,
+        reason="DeletionRequested",
+        message=reason,
+        actor=actor,
+    )
     return request_reconcile(session, tenant)
 
 

@@ -35,6 +35,8 @@ class RuntimeObservation:
     url: str | None = None
     message: str = ""
     names: dict[str, Any] = field(default_factory=dict)
+    # Objects that were deleted, edited or should not exist; the next reconcile repairs them.
+    drift: list[str] = field(default_factory=list)
 
     @property
     def ready(self) -> bool:
@@ -75,5 +77,9 @@ class RuntimeDriver(Protocol):
     def resume(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation: ...
 
     def destroy(self, spec: RuntimeSpec) -> None:
-        """Remove the runtime and its data."""
+        """Remove the runtime (workload and address); the data stays for the retention period."""
+        ...
+
+    def purge(self, spec: RuntimeSpec) -> None:
+        """Drop the tenant's data for good."""
         ...

@@ -187,6 +187,9 @@ class LocalDriver:
 
     def destroy(self, spec: RuntimeSpec) -> None:
         self.suspend(spec)
+
+    def purge(self, spec: RuntimeSpec) -> None:
+        self.suspend(spec)
         shutil.rmtree(self.tenant_dir(spec), ignore_errors=True)
 
     def stop_all(self) -> int:

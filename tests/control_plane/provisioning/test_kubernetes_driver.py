@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -20,8 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers.base import ConditionUpdate, DriverError, RuntimeSpec
 from control_plane.provisioning.drivers.kubernetes.driver import FIELD_MANAGER, KubernetesDriver
-from control_plane.provisioning.models import Operation
+from control_plane.provisioning.models import Operation, OperationState
 from control_plane.provisioning.reconciler import Reconciler
+from control_plane.tenants import service as tenants
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant
 from tests.control_plane.factories import make_tenant
@@ -65,6 +67,7 @@ def driver(kube_settings: Settings) -> Iterator[KubernetesDriver]:
     yield made
     for spec in created:
         made.destroy(spec)
+        made.purge(spec)
 
 
 def _spec(tier: str = "small") -> RuntimeSpec:
@@ -187,7 +190,7 @@ def test_suspend_scales_to_zero_keeps_the_data_and_resume_brings_it_back(
     assert driver.resume(spec, lambda _: None).ready
 
 
-def test_destroy_removes_the_namespace_and_the_database(
+def test_destroy_removes_the_namespace_and_purge_the_database(
     driver: KubernetesDriver, api: kube.ApiClient
 ) -> None:
     spec = _spec()
@@ -198,7 +201,11 @@ def test_destroy_removes_the_namespace_and_the_database(
     with pytest.raises(ApiException) as gone:
         kube.CoreV1Api(api).read_namespace(f"t-{spec.slug}")
     assert gone.value.status == 404
+    assert driver.databases.exists(spec.tenant_id) is True
+    driver.purge(spec)
     assert driver.databases.exists(spec.tenant_id) is False
+    driver.destroy(spec)
+    driver.purge(spec)
 
 
 def test_an_unknown_size_tier_fails_with_a_reason(driver: KubernetesDriver) -> None:
@@ -231,3 +238,108 @@ def test_the_reconciler_brings_a_tenant_live_on_kubernetes(
         f"https://{tenant.slug}.portals.example",
     )
     assert fresh.runtime_names["namespace"] == f"t-{tenant.slug}"
+
+
+def test_deleting_a_tenant_on_kubernetes_goes_in_order_and_purges_after_retention(
+    kube_settings: Settings,
+    sessions: sessionmaker[Session],
+    db_session: Session,
+    driver: KubernetesDriver,
+    api: kube.ApiClient,
+) -> None:
+    reconciler = Reconciler(kube_settings, sessions, driver)
+    _, _, tenant = make_tenant(db_session)
+    operation = db_session.scalars(select(Operation).where(Operation.tenant_id == tenant.id)).one()
+    db_session.commit()
+    assert reconciler.run(operation.id).status == "ready"
+    db_session.refresh(tenant)
+
+    deletion = tenants.request_deletion(db_session, tenant, actor="user:owner@example.com")
+    db_session.commit()
+    assert reconciler.run(deletion.id).status == "deleted"
+
+    with pytest.raises(ApiException) as gone:
+        kube.CoreV1Api(api).read_namespace(f"t-{tenant.slug}")
+    assert gone.value.status == 404
+    assert driver.databases.exists(str(tenant.id)), "the data outlives the namespace"
+
+    db_session.refresh(tenant)
+    tenant.purge_after = tenants.now() - dt.timedelta(seconds=1)
+    db_session.commit()
+    assert reconciler.resync() == [tenant.id]
+    purge = db_session.scalars(
+        select(Operation).where(
+            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
+        )
+    ).one()
+    assert reconciler.run(purge.id).status == "purged"
+    assert driver.databases.exists(str(tenant.id)) is False
+
+
+def test_an_unchanged_tenant_shows_no_drift(driver: KubernetesDriver) -> None:
+    spec = _spec()
+    driver.ensure(spec, lambda _: None)
+    assert driver.observe(spec).drift == []
+
+
+def test_drift_is_seen_and_repaired_and_unwanted_objects_are_pruned(
+    driver: KubernetesDriver, api: kube.ApiClient
+) -> None:
+    spec = _spec()
+    driver.ensure(spec, lambda _: None)
+    namespace = f"t-{spec.slug}"
+    kube.NetworkingV1Api(api).delete_namespaced_network_policy("allow-dns", namespace)
+    kube.AppsV1Api(api).patch_namespaced_deployment(
+        "portal",
+        namespace,
+        {"spec": {"template": {"spec": {"automountServiceAccountToken": True}}}},
+    )
+    kube.CoreV1Api(api).create_namespaced_config_map(
+        namespace,
+        {
+            "metadata": {
+                "name": "leftover",
+                "labels": {"backlot.dev/tenant-id": spec.tenant_id},
+            }
+        },
+    )
+
+    assert driver.observe(spec).drift == [
+        "ConfigMap/leftover not wanted",
+        "Deployment/portal edited",
+        "NetworkPolicy/allow-dns missing",
+    ]
+
+    driver.ensure(spec, lambda _: None)
+
+    assert driver.observe(spec).drift == []
+    pod = kube.AppsV1Api(api).read_namespaced_deployment("portal", namespace).spec.template.spec
+    assert pod.automount_service_account_token is False
+
+
+def test_a_deployment_deleted_by_hand_is_restored_by_the_resync(
+    kube_settings: Settings,
+    sessions: sessionmaker[Session],
+    db_session: Session,
+    driver: KubernetesDriver,
+    api: kube.ApiClient,
+) -> None:
+    reconciler = Reconciler(kube_settings, sessions, driver)
+    _, _, tenant = make_tenant(db_session)
+    operation = db_session.scalars(select(Operation).where(Operation.tenant_id == tenant.id)).one()
+    db_session.commit()
+    assert reconciler.run(operation.id).status == "ready"
+    assert reconciler.resync() == [], "a healthy tenant needs nothing"
+
+    kube.AppsV1Api(api).delete_namespaced_deployment("portal", f"t-{tenant.slug}")
+
+    assert reconciler.resync() == [tenant.id]
+    repair = db_session.scalars(
+        select(Operation).where(
+            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
+        )
+    ).one()
+    assert reconciler.run(repair.id).status == "ready"
+    deployment = kube.AppsV1Api(api).read_namespaced_deployment("portal", f"t-{tenant.slug}")
+    assert deployment.status.ready_replicas == 1
+    assert reconciler.resync() == []

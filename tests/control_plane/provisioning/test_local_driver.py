@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,8 +24,8 @@ SPEC = RuntimeSpec(
 
 
 @pytest.fixture
-def driver(tmp_path: object) -> Iterator[LocalDriver]:
-    local = LocalDriver(Settings(env="test", data_dir=tmp_path, runtime_start_timeout_seconds=20))  # type: ignore[arg-type]
+def driver(tmp_path: Path) -> Iterator[LocalDriver]:
+    local = LocalDriver(Settings(env="test", data_dir=tmp_path, runtime_start_timeout_seconds=20))
     yield local
     local.stop_all()
 
@@ -70,8 +71,11 @@ def test_suspend_stops_the_portal_and_keeps_its_data_and_resume_brings_it_back(
     assert len(entities) == 8, "the seeded catalog survives a suspend"
 
 
-def test_destroy_removes_the_portal_and_its_data(driver: LocalDriver) -> None:
+def test_destroy_stops_the_portal_and_purge_removes_its_data(driver: LocalDriver) -> None:
     driver.ensure(SPEC, lambda _: None)
     driver.destroy(SPEC)
+    assert driver.observe(SPEC).workload_ready is False
+    assert driver.observe(SPEC).database_ready is True
+    driver.purge(SPEC)
     assert not driver.tenant_dir(SPEC).exists()
     assert driver.observe(SPEC).database_ready is False

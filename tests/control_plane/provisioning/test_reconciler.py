@@ -306,3 +306,59 @@ def test_a_long_start_keeps_its_lease_so_the_resync_does_not_take_it_over(
             select(Operation.state).where(Operation.tenant_id == tenant.id)
         ).all()
     assert states == [OperationState.SUCCEEDED]
+
+
+def test_deleting_a_tenant_removes_its_runtime_keeps_its_data_then_purges_it(
+    reconciler: Reconciler, db_session: Session, settings: Settings
+) -> None:
+    tenant, operation = _pending(db_session)
+    reconciler.run(operation.id)
+    tenant = _reload(db_session, tenant)
+    deletion = tenants.request_deletion(db_session, tenant, actor="user:owner@example.com")
+    db_session.commit()
+
+    assert reconciler.run(deletion.id).status == "deleted"
+
+    tenant = _reload(db_session, tenant)
+    assert (tenant.state, tenant.runtime_url, tenant.purged_at) == (TenantState.DELETED, None, None)
+    assert tenant.purge_after is not None
+    assert tenant.purge_after - tenants.now() > dt.timedelta(days=29)
+    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == []
+    data = settings.runtimes_dir / str(tenant.id) / "runtime.db"
+    assert data.exists(), "the data is kept for the retention period"
+    assert reconciler.resync() == [], "nothing is due before the retention period ends"
+
+    tenant.purge_after = tenants.now() - dt.timedelta(seconds=1)
+    db_session.commit()
+    assert reconciler.resync() == [tenant.id]
+    purge = db_session.scalars(
+        select(Operation).where(
+            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
+        )
+    ).one()
+    assert reconciler.run(purge.id).status == "purged"
+    tenant = _reload(db_session, tenant)
+    assert tenant.purged_at is not None
+    assert not data.exists()
+    reasons = db_session.scalars(
+        select(TenantEvent.reason)
+        .where(TenantEvent.tenant_id == tenant.id)
+        .order_by(TenantEvent.created_at)
+    ).all()
+    assert reasons[-3:] == ["DeletionRequested", "Deleted", "DataPurged"]
+    assert reconciler.resync() == [], "a purged tombstone needs nothing more"
+
+
+def test_a_failed_deletion_is_retried_as_a_deletion(
+    reconciler: Reconciler, db_session: Session
+) -> None:
+    tenant, _ = _pending(db_session)
+    tenants.request_deletion(db_session, tenant, actor="operator:ops")
+    tenant.state = TenantState.FAILED
+    db_session.commit()
+
+    retried = tenants.retry(db_session, tenant, actor="operator:ops")
+    db_session.commit()
+
+    assert _reload(db_session, tenant).state == TenantState.DELETING
+    assert reconciler.run(retried.id).status == "deleted"

@@ -11,6 +11,7 @@ import base64
 import json
 import time
 from dataclasses import asdict
+from typing import Any
 
 import structlog
 import urllib3
@@ -30,6 +31,7 @@ from control_plane.provisioning.drivers.base import (
     RuntimeSpec,
     TransientDriverError,
 )
+from control_plane.provisioning.drivers.kubernetes import drift as drift_check
 from control_plane.provisioning.drivers.kubernetes import manifests
 from control_plane.provisioning.drivers.kubernetes.manifests import (
     ClusterConfig,
@@ -210,6 +212,7 @@ class KubernetesDriver:
         secret_values = {"database-url": database.url}
         for manifest in manifests.tenant_objects(spec, names, self.config, secret_values):
             self._apply(manifest)
+        self._prune(spec, names)
         progress(
             ConditionUpdate(
                 "WorkloadReady", False, "RollingOut", f"namespace {names.namespace} applied"
@@ -252,6 +255,7 @@ class KubernetesDriver:
         )
 
     def observe(self, spec: RuntimeSpec) -> RuntimeObservation:
+        """Readiness and drift, from reads only: an unchanged tenant costs no writes."""
         names = TenantNames.for_tenant(spec)
         desired, available, rolled_out = self._deployment_status(names)
         ready = desired > 0 and available >= desired and rolled_out
@@ -261,7 +265,61 @@ class KubernetesDriver:
             url=self._url(spec) if ready else None,
             message="available" if ready else f"{available}/{desired} pods available",
             names=asdict(names),
+            drift=self._drift(spec, names),
         )
+
+    def _desired(self, spec: RuntimeSpec, names: TenantNames) -> list[Manifest]:
+        # The credentials are compared by key only (see drift.object_drifted).
+        return manifests.tenant_objects(spec, names, self.config, {"database-url": ""})
+
+    def _live(self, spec: RuntimeSpec, names: TenantNames) -> dict[tuple[str, str], dict[str, Any]]:
+        """Every object of ours in the tenant's namespace, one LIST per kind we manage."""
+        live: dict[tuple[str, str], dict[str, Any]] = {}
+        kinds = {(m["apiVersion"], m["kind"]) for m in self._desired(spec, names)}
+        for api_version, kind in sorted(kinds):
+            resource = self._dynamic.resources.get(api_version=api_version, kind=kind)
+            try:
+                if kind == "Namespace":
+                    found = [resource.get(name=names.namespace).to_dict()]
+                else:
+                    found = resource.get(
+                        namespace=names.namespace,
+                        label_selector=f"{manifests.TENANT_LABEL}={spec.tenant_id}",
+                    ).to_dict()["items"]
+            except (DynamicApiError, ApiException) as exc:
+                if getattr(exc, "status", None) == 404:
+                    continue
+                raise _classify(exc, f"listing {kind} objects") from exc
+            for item in found:
+                live[(kind, item["metadata"]["name"])] = item
+        return live
+
+    def _drift(self, spec: RuntimeSpec, names: TenantNames) -> list[str]:
+        desired = {(m["kind"], m["metadata"]["name"]): m for m in self._desired(spec, names)}
+        live = self._live(spec, names)
+        drift = [f"{kind}/{name} missing" for kind, name in desired if (kind, name) not in live]
+        drift += [
+            f"{kind}/{name} edited"
+            for (kind, name), manifest in desired.items()
+            if (kind, name) in live and drift_check.object_drifted(manifest, live[(kind, name)])
+        ]
+        drift += [f"{kind}/{name} not wanted" for kind, name in live if (kind, name) not in desired]
+        return sorted(drift)
+
+    def _prune(self, spec: RuntimeSpec, names: TenantNames) -> None:
+        """Delete objects carrying the tenant's label that the spec no longer asks for."""
+        desired = {(m["kind"], m["metadata"]["name"]) for m in self._desired(spec, names)}
+        apis = {m["kind"]: m["apiVersion"] for m in self._desired(spec, names)}
+        for kind, name in self._live(spec, names):
+            if (kind, name) in desired or kind == "Namespace":
+                continue
+            resource = self._dynamic.resources.get(api_version=apis[kind], kind=kind)
+            try:
+                resource.delete(name=name, namespace=names.namespace)
+            except (DynamicApiError, ApiException) as exc:
+                if getattr(exc, "status", None) != 404:
+                    raise _classify(exc, f"pruning {kind} {name}") from exc
+            log.info("kubernetes.pruned", kind=kind, name=name)
 
     def suspend(self, spec: RuntimeSpec) -> None:
         names = TenantNames.for_tenant(spec)
@@ -271,21 +329,41 @@ class KubernetesDriver:
         return self.ensure(spec, progress)
 
     def destroy(self, spec: RuntimeSpec) -> None:
+        """In order: no new traffic, no pods, then the namespace (waited for); data is kept."""
         names = TenantNames.for_tenant(spec)
+        try:
+            self._dynamic.resources.get(api_version="networking.k8s.io/v1", kind="Ingress").delete(
+                name=names.ingress, namespace=names.namespace
+            )
+        except (DynamicApiError, ApiException) as exc:
+            if getattr(exc, "status", None) != 404:
+                raise _classify(exc, "removing the portal's ingress") from exc
+        if self._namespace_exists(names):
+            self.suspend(spec)
         try:
             self._core.delete_namespace(names.namespace, propagation_policy="Foreground")
         except ApiException as exc:
             if exc.status != 404:
                 raise _classify(exc, "deleting the tenant's namespace") from exc
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                self._core.read_namespace(names.namespace)
-            except ApiException as exc:
-                if exc.status == 404:
-                    break
-                raise _classify(exc, "waiting for the namespace to go") from exc
+        while self._namespace_exists(names):
+            if time.monotonic() > deadline:
+                raise TransientDriverError(f"namespace {names.namespace} is still terminating")
             time.sleep(1)
-        else:
-            raise TransientDriverError(f"namespace {names.namespace} is still terminating")
-        self.databases.drop(spec.tenant_id)
+
+    def _namespace_exists(self, names: TenantNames) -> bool:
+        try:
+            self._core.read_namespace(names.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _classify(exc, "reading the tenant's namespace") from exc
+        return True
+
+    def purge(self, spec: RuntimeSpec) -> None:
+        try:
+            self.databases.drop(spec.tenant_id)
+        except Exception as exc:  # psycopg's errors vary; a database hiccup is retried
+            raise TransientDriverError(
+                f"dropping the tenant database: {type(exc).__name__}"
+            ) from exc
