@@ -6,6 +6,7 @@ its operation with a compare-and-set, and the outbox relay marks what it sent.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -130,7 +131,8 @@ def reconcile_tenant(self: Any, operation_id: str) -> str:
             context.reconciler.give_up(UUID(operation_id), error)
             return "failed"
         context.reconciler.release(UUID(operation_id), error)
-        countdown = min(60, 2 ** (self.request.retries + 1))
+        # Exponential backoff with full jitter: retries from many workers do not stampede.
+        countdown = random.uniform(0, min(60, 2 ** (self.request.retries + 1)))  # noqa: S311
         log.warning("reconcile.retry", error=error, countdown=countdown)
         raise self.retry(exc=_ReconcileRetry(error), countdown=countdown) from exc
     finally:
