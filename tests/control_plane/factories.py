@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from polyfactory import Use
 from polyfactory.factories.sqlalchemy_factory import SQLAlchemyFactory
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.core.security import hash_password
 from control_plane.identity.models import Membership, Organization, Role, User
+from control_plane.provisioning.models import Operation, OperationState
 from control_plane.signup.service import SignupForm
 from control_plane.tenants import service as tenants
 from control_plane.tenants.models import Tenant
 
+# What a pod needs to land on the test cluster's kwok nodes (see infra/cluster/cluster.py).
+KWOK_TOLERATION = [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]
 PASSWORD = "correct-horse-battery-staple"
 _PASSWORD_HASH = hash_password(PASSWORD)
 
@@ -55,3 +61,12 @@ def make_tenant(session: Session, *, role: Role = Role.OWNER) -> tuple[User, Org
     tenant = tenants.create_tenant(session, organization, runtime_release="0.1.0", actor="test")
     session.flush()
     return user, organization, tenant
+
+
+def pending_operation(session: Session, tenant_id: UUID) -> Operation:
+    """The one operation waiting for a worker (made by the resync or a spec change)."""
+    return session.scalars(
+        select(Operation).where(
+            Operation.tenant_id == tenant_id, Operation.state == OperationState.PENDING
+        )
+    ).one()

@@ -9,14 +9,10 @@ lease runs out. The cluster, the database and the state left behind are all real
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from kubernetes import client as kube
-from kubernetes import config as kube_config
-from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,11 +25,9 @@ from control_plane.provisioning.reconciler import Reconciler
 from control_plane.tenants import service as tenants
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant
-from tests.control_plane.factories import make_tenant
+from tests.control_plane.factories import make_tenant, pending_operation
 
 pytestmark = [pytest.mark.k8s, pytest.mark.integration]
-
-KWOK_TOLERATION = [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]
 
 
 class WorkerKilled(BaseException):
@@ -58,26 +52,6 @@ class DyingDriver(KubernetesDriver):
     def _namespace_exists(self, names: TenantNames) -> bool:
         self._step()
         return super()._namespace_exists(names)
-
-
-@pytest.fixture
-def kube_settings(settings: Settings, kube_cluster: Any, postgres_admin_url: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "runtime_driver": "kubernetes",
-            "kube_config": str(kube_cluster.kubeconfig),
-            "kube_tolerations": json.dumps(KWOK_TOLERATION),
-            "kube_node_selector": json.dumps({"type": "kwok"}),
-            "tenant_database_admin_url": SecretStr(postgres_admin_url),
-            "base_domain": "portals.example",
-            "runtime_start_timeout_seconds": 90,
-        }
-    )
-
-
-@pytest.fixture
-def api(kube_cluster: Any) -> kube.ApiClient:
-    return kube_config.new_client_from_config(config_file=str(kube_cluster.kubeconfig))
 
 
 @pytest.fixture
@@ -109,11 +83,7 @@ def _lose_the_worker(db_session: Session, tenant: Tenant) -> None:
 def _converge(reconciler: Reconciler, db_session: Session, tenant: Tenant) -> str:
     _lose_the_worker(db_session, tenant)
     assert reconciler.resync() == [tenant.id]
-    fresh = db_session.scalars(
-        select(Operation).where(
-            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
-        )
-    ).one()
+    fresh = pending_operation(db_session, tenant.id)
     return reconciler.run(fresh.id).status
 
 

@@ -11,9 +11,7 @@ from uuid import uuid4
 
 import pytest
 from kubernetes import client as kube
-from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
-from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,36 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers.base import ConditionUpdate, DriverError, RuntimeSpec
 from control_plane.provisioning.drivers.kubernetes.driver import FIELD_MANAGER, KubernetesDriver
-from control_plane.provisioning.models import Operation, OperationState
+from control_plane.provisioning.models import Operation
 from control_plane.provisioning.reconciler import Reconciler
 from control_plane.tenants import service as tenants
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant
-from tests.control_plane.factories import make_tenant
+from tests.control_plane.factories import KWOK_TOLERATION, make_tenant, pending_operation
 
 pytestmark = [pytest.mark.k8s, pytest.mark.integration]
-
-KWOK_TOLERATION = [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}]
-
-
-@pytest.fixture
-def kube_settings(settings: Settings, kube_cluster: Any, postgres_admin_url: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "runtime_driver": "kubernetes",
-            "kube_config": str(kube_cluster.kubeconfig),
-            "kube_tolerations": json.dumps(KWOK_TOLERATION),
-            "kube_node_selector": json.dumps({"type": "kwok"}),
-            "tenant_database_admin_url": SecretStr(postgres_admin_url),
-            "base_domain": "portals.example",
-            "runtime_start_timeout_seconds": 90,
-        }
-    )
-
-
-@pytest.fixture
-def api(kube_cluster: Any) -> kube.ApiClient:
-    return kube_config.new_client_from_config(config_file=str(kube_cluster.kubeconfig))
 
 
 @pytest.fixture
@@ -267,11 +243,7 @@ def test_deleting_a_tenant_on_kubernetes_goes_in_order_and_purges_after_retentio
     tenant.purge_after = tenants.now() - dt.timedelta(seconds=1)
     db_session.commit()
     assert reconciler.resync() == [tenant.id]
-    purge = db_session.scalars(
-        select(Operation).where(
-            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
-        )
-    ).one()
+    purge = pending_operation(db_session, tenant.id)
     assert reconciler.run(purge.id).status == "purged"
     assert driver.databases.exists(str(tenant.id)) is False
 
@@ -334,11 +306,7 @@ def test_a_deployment_deleted_by_hand_is_restored_by_the_resync(
     kube.AppsV1Api(api).delete_namespaced_deployment("portal", f"t-{tenant.slug}")
 
     assert reconciler.resync() == [tenant.id]
-    repair = db_session.scalars(
-        select(Operation).where(
-            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
-        )
-    ).one()
+    repair = pending_operation(db_session, tenant.id)
     assert reconciler.run(repair.id).status == "ready"
     deployment = kube.AppsV1Api(api).read_namespaced_deployment("portal", f"t-{tenant.slug}")
     assert deployment.status.ready_replicas == 1

@@ -26,7 +26,7 @@ from control_plane.tenants import service as tenants
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant, TenantEvent
 from infra.testenv import services
-from tests.control_plane.factories import make_tenant
+from tests.control_plane.factories import make_tenant, pending_operation
 
 pytestmark = pytest.mark.integration
 
@@ -212,11 +212,7 @@ def test_the_resync_restarts_a_runtime_that_died(
     assert degraded is not None
     assert (degraded["status"], degraded["reason"]) == ("True", "RuntimeNotAnswering")
 
-    repair = db_session.scalars(
-        select(Operation).where(
-            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
-        )
-    ).one()
+    repair = pending_operation(db_session, tenant.id)
     assert reconciler.run(repair.id).status == "ready"
     tenant = _reload(db_session, tenant)
     assert httpx.get(f"{tenant.runtime_url}/healthz").status_code == 200
@@ -331,11 +327,7 @@ def test_deleting_a_tenant_removes_its_runtime_keeps_its_data_then_purges_it(
     tenant.purge_after = tenants.now() - dt.timedelta(seconds=1)
     db_session.commit()
     assert reconciler.resync() == [tenant.id]
-    purge = db_session.scalars(
-        select(Operation).where(
-            Operation.tenant_id == tenant.id, Operation.state == OperationState.PENDING
-        )
-    ).one()
+    purge = pending_operation(db_session, tenant.id)
     assert reconciler.run(purge.id).status == "purged"
     tenant = _reload(db_session, tenant)
     assert tenant.purged_at is not None
