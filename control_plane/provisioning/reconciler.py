@@ -156,6 +156,7 @@ class Reconciler:
                 organization_name=organization.name,
                 runtime_release=tenant.runtime_release,
                 size_tier=tenant.size_tier,
+                names=dict(tenant.runtime_names),
             )
             if action == "ensure" and tenant.state in (TenantState.PENDING, TenantState.FAILED):
                 tenants.transition(
@@ -415,7 +416,12 @@ class Reconciler:
         organization = session.get(Organization, tenant.organization_id)
         assert organization is not None
         spec = RuntimeSpec(
-            str(tenant.id), tenant.slug, organization.name, tenant.runtime_release, tenant.size_tier
+            str(tenant.id),
+            tenant.slug,
+            organization.name,
+            tenant.runtime_release,
+            tenant.size_tier,
+            names=dict(tenant.runtime_names),
         )
         observation = self.driver.observe(spec)
         if observation.drift:

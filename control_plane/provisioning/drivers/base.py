@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,6 +16,9 @@ class RuntimeSpec:
     organization_name: str
     runtime_release: str
     size_tier: str
+    # The names a driver created for this tenant earlier, as stored on the tenant: a driver
+    # reuses them rather than derive them again, so a new naming scheme never orphans objects.
+    names: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

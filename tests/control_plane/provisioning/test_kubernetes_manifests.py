@@ -126,3 +126,11 @@ def test_suspending_scales_to_zero_and_changes_nothing_else() -> None:
     assert suspended["spec"].pop("replicas") == 0
     running["spec"].pop("replicas")
     assert suspended == running
+
+
+def test_stored_names_are_reused_not_derived_again() -> None:
+    stored = {"namespace": "tenant-legacy-7", "deployment": "portal", "database": "tenant_x"}
+    spec = RuntimeSpec(SPEC.tenant_id, "renamed-slug", "Initech", "0.3.1", "small", names=stored)
+    names = TenantNames.for_tenant(spec)
+    assert names.namespace == "tenant-legacy-7"
+    assert TenantNames.for_tenant(SPEC).namespace == "t-initech"

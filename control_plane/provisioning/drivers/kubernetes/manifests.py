@@ -73,6 +73,10 @@ class TenantNames:
 
     @classmethod
     def for_tenant(cls, spec: RuntimeSpec) -> TenantNames:
+        """The stored names if the tenant has them, else the current naming scheme's."""
+        known = {f for f in cls.__dataclass_fields__ if f in spec.names}
+        if "namespace" in known:
+            return cls(**{f: spec.names[f] for f in known})
         return cls(namespace=f"t-{spec.slug}")
 
 
