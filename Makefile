@@ -49,8 +49,12 @@ cluster-up: cluster-build sync ## Start the real test cluster (etcd, apiserver, 
 cluster-down: ## Stop the test cluster (its certificates and data are kept)
 	@$(UV) run --frozen python -m infra.cluster.cluster down
 
+.PHONY: helm-build
+helm-build: ## Build the pinned Helm binary for the chart tests (cached; ~80 s cold)
+	@bash infra/deploy/build-helm.sh
+
 .PHONY: test
-test: test-deps sync cluster-build ## Install what the tests need, start the servers, run the suite
+test: test-deps sync cluster-build helm-build ## Install what the tests need, start the servers, run the suite
 	@python3 -m infra.testenv.services up
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
