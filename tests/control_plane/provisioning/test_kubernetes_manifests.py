@@ -36,8 +36,11 @@ def test_every_object_is_labelled_with_the_tenant_and_lives_in_its_namespace() -
         labels = manifest["metadata"]["labels"]
         assert labels[manifests.TENANT_LABEL] == SPEC.tenant_id, (kind, name)
         assert labels["app.kubernetes.io/managed-by"] == "backlot-control-plane", (kind, name)
-        if kind != "Namespace":
-            assert manifest["metadata"]["namespace"] == "t-initech", (kind, name)
+    namespaces = {m["metadata"].get("namespace") for m in objects.values()}
+    assert namespaces == {None, "t-initech"}
+    assert [k for k, m in objects.items() if "namespace" not in m["metadata"]] == [
+        ("Namespace", "t-initech")
+    ]
 
 
 def test_the_namespace_enforces_the_restricted_pod_security_standard() -> None:
