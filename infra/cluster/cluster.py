@@ -652,6 +652,10 @@ def _components(paths: _Paths, binaries: dict[str, Path]) -> list[_Component]:
                 # One instance: leader election would only delay a restart by a lease period.
                 "--leader-elect=false",
                 "--profiling=false",
+                # kwok's heartbeats can lag on a loaded 2-core machine; a node marked NotReady
+                # would mark its pods unready for good (kwok does not restore them). The
+                # tests never exercise node failure, so detection is made very slow.
+                "--node-monitor-grace-period=10m",
             ],
             port=ports.controller_manager,
             port_variable="BACKLOT_TEST_KCM_PORT",
@@ -687,6 +691,9 @@ def _components(paths: _Paths, binaries: dict[str, Path]) -> list[_Component]:
                 f"--cidr={POD_CIDR}",
                 f"--node-ip={NODE_IP}",
                 f"--server-address={HOST}:{ports.kwok}",
+                # Heartbeat through node Leases, as kubelets do (cheap, and what the node
+                # lifecycle controller watches first).
+                "--node-lease-duration-seconds=40",
             ],
             port=ports.kwok,
             port_variable="BACKLOT_TEST_KWOK_PORT",
