@@ -311,3 +311,24 @@ def test_a_deployment_deleted_by_hand_is_restored_by_the_resync(
     deployment = kube.AppsV1Api(api).read_namespaced_deployment("portal", f"t-{tenant.slug}")
     assert deployment.status.ready_replicas == 1
     assert reconciler.resync() == []
+
+
+def test_pods_that_cannot_be_scheduled_fail_the_tenant_with_the_schedulers_reason(
+    kube_settings: Settings,
+) -> None:
+    nowhere = kube_settings.model_copy(
+        update={
+            "kube_node_selector": json.dumps({"type": "no-such-pool"}),
+            "runtime_start_timeout_seconds": 4,
+        }
+    )
+    driver = KubernetesDriver(nowhere)
+    spec = _spec()
+    try:
+        with pytest.raises(DriverError) as failed:
+            driver.ensure(spec, lambda _: None)
+    finally:
+        driver.destroy(spec)
+        driver.purge(spec)
+    assert failed.value.reason == "RuntimeUnhealthy"
+    assert "PodScheduled is False (0/2 nodes are available" in failed.value.message

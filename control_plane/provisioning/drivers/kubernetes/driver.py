@@ -250,9 +250,22 @@ class KubernetesDriver:
                 raise DriverError(*stuck)
             time.sleep(0.5)
         timeout = self.settings.runtime_start_timeout_seconds
+        why = self._why_not_ready(spec, names)
         raise DriverError(
-            "RuntimeUnhealthy", f"the portal's pods were not ready within {timeout:.0f}s"
+            "RuntimeUnhealthy", f"the portal's pods were not ready within {timeout:.0f}s{why}"
         )
+
+    def _why_not_ready(self, spec: RuntimeSpec, names: TenantNames) -> str:
+        """The first pod condition that is not met, for the operator reading the failure."""
+        pods = self._core.list_namespaced_pod(
+            names.namespace, label_selector=f"{manifests.TENANT_LABEL}={spec.tenant_id}"
+        )
+        for pod in pods.items:
+            for condition in (pod.status.conditions if pod.status else None) or []:
+                if condition.status != "True":
+                    detail = condition.message or condition.reason or "no reason given"
+                    return f": {condition.type} is {condition.status} ({detail})"
+        return "" if pods.items else ": no pod was created"
 
     def observe(self, spec: RuntimeSpec) -> RuntimeObservation:
         """Readiness and drift, from reads only: an unchanged tenant costs no writes."""
