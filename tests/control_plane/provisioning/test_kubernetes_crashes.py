@@ -53,6 +53,10 @@ class DyingDriver(KubernetesDriver):
         self._step()
         return super()._namespace_exists(names)
 
+    def _deployment_status(self, names: TenantNames) -> tuple[int, int, bool]:
+        self._step()
+        return super()._deployment_status(names)
+
 
 @pytest.fixture
 def cleanup(kube_settings: Settings) -> Iterator[list[RuntimeSpec]]:
@@ -92,8 +96,9 @@ def _namespaces(api: kube.ApiClient, tenant: Tenant) -> list[str]:
     return [n.metadata.name for n in found.items if n.status.phase != "Terminating"]
 
 
-# The writes of a provisioning: 14 applies (namespace ... disruption budget).
-@pytest.mark.parametrize("die_at", [0, 1, 4, 8, 11, 13])
+# Every step of a provisioning: the 14 applies (namespace ... disruption budget), then
+# the wait for the Deployment (step 14). Step 0 comes after the tenant database exists.
+@pytest.mark.parametrize("die_at", range(15))
 def test_provisioning_converges_whichever_step_the_worker_died_at(
     die_at: int,
     kube_settings: Settings,
