@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client as kube
+from kubernetes import config as kube_config
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,6 +19,7 @@ from control_plane.core import migrations
 from control_plane.core.database import build_engine
 from control_plane.core.settings import Settings
 from infra.testenv import services
+from tests.control_plane.factories import KWOK_TOLERATION
 
 
 def _worker_suffix() -> str:
@@ -96,3 +101,23 @@ def kube_cluster() -> Any:
         return cluster.ensure_cluster()
     except cluster.ClusterUnavailable as exc:
         pytest.fail(f"the Kubernetes test cluster could not be started: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def kube_settings(settings: Settings, kube_cluster: Any, postgres_admin_url: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "runtime_driver": "kubernetes",
+            "kube_config": str(kube_cluster.kubeconfig),
+            "kube_tolerations": json.dumps(KWOK_TOLERATION),
+            "kube_node_selector": json.dumps({"type": "kwok"}),
+            "tenant_database_admin_url": SecretStr(postgres_admin_url),
+            "base_domain": "portals.example",
+            "runtime_start_timeout_seconds": 90,
+        }
+    )
+
+
+@pytest.fixture
+def api(kube_cluster: Any) -> kube.ApiClient:
+    return kube_config.new_client_from_config(config_file=str(kube_cluster.kubeconfig))

@@ -8,7 +8,6 @@ scheduler, kwok), not a real container start.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import threading
@@ -23,7 +22,6 @@ from uuid import UUID
 import pytest
 from kubernetes import client as kube
 from kubernetes import config as kube_config
-from pydantic import SecretStr
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,7 +36,7 @@ from control_plane.provisioning.reconciler import Reconciler
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant
 from infra.testenv import services
-from tests.control_plane.factories import KWOK_TOLERATION, make_tenant
+from tests.control_plane.factories import make_tenant
 
 pytestmark = [pytest.mark.bench, pytest.mark.k8s]
 
@@ -106,19 +104,8 @@ class Fleet:
 
 
 @pytest.fixture
-def bench_settings(settings: Settings, kube_cluster: Any, postgres_admin_url: str) -> Settings:
-    return settings.model_copy(
-        update={
-            "runtime_driver": "kubernetes",
-            "kube_config": str(kube_cluster.kubeconfig),
-            "kube_tolerations": json.dumps(KWOK_TOLERATION),
-            "kube_node_selector": json.dumps({"type": "kwok"}),
-            "tenant_database_admin_url": SecretStr(postgres_admin_url),
-            "base_domain": "portals.example",
-            "runtime_start_timeout_seconds": 90,
-            "reconcile_lease_seconds": 60,
-        }
-    )
+def bench_settings(kube_settings: Settings) -> Settings:
+    return kube_settings.model_copy(update={"reconcile_lease_seconds": 60})
 
 
 @pytest.fixture

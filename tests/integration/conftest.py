@@ -35,6 +35,7 @@ from control_plane.core.database import build_engine
 from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers.local import LocalDriver
 from infra.testenv import services
+from tests.support.processes import tenant_runtime_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER_DB = 2
@@ -287,26 +288,9 @@ def _hidden_input(page: str, name: str) -> str:
     raise AssertionError(f"the signup page has no {name} input:\n{page[:3000]}")
 
 
-def runtime_processes(tenant_id: str) -> list[int]:
-    """Pids of live tenant-runtime processes started for ``tenant_id`` (zombies have no cmdline)."""
-    needle = f"BACKLOT_RUNTIME_TENANT_ID={tenant_id}".encode()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue
-        if b"tenant_runtime" in cmdline and needle in environ.split(b"\0"):
-            pids.append(int(entry.name))
-    return sorted(pids)
-
-
 @pytest.fixture
 def find_runtime_processes() -> Callable[[str], list[int]]:
-    return runtime_processes
+    return tenant_runtime_pids
 
 
 @pytest.fixture

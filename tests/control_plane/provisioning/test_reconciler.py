@@ -27,6 +27,7 @@ from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant, TenantEvent
 from infra.testenv import services
 from tests.control_plane.factories import make_tenant, pending_operation
+from tests.support.processes import tenant_runtime_pids
 
 pytestmark = pytest.mark.integration
 
@@ -50,26 +51,6 @@ def _pending(db_session: Session) -> tuple[Tenant, Operation]:
     operation = db_session.scalars(select(Operation).where(Operation.tenant_id == tenant.id)).one()
     db_session.commit()
     return tenant, operation
-
-
-def _runtime_pids(data_dir: Path, tenant_id: str) -> list[int]:
-    """Every live process that serves this tenant's runtime."""
-    marker = f"BACKLOT_RUNTIME_TENANT_ID={tenant_id}".encode()
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            environ = (proc / "environ").read_bytes()
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
-        serving = b"tenant_runtime" in cmdline and b"serve" in cmdline
-        zombie = stat.rsplit(")", 1)[1].split()[0] == "Z"
-        if serving and not zombie and marker in environ.split(b"\0"):
-            pids.append(int(proc.name))
-    return pids
 
 
 def _reload(db_session: Session, tenant: Tenant) -> Tenant:
@@ -110,9 +91,7 @@ def test_a_pending_tenant_is_brought_to_a_live_portal(
     ]
     db_session.refresh(operation)
     assert (operation.state, operation.attempts) == (OperationState.SUCCEEDED, 1)
-    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == [
-        tenant.runtime_names["pid"]
-    ]
+    assert tenant_runtime_pids(str(tenant.id)) == [tenant.runtime_names["pid"]]
 
 
 def test_an_operation_runs_once(reconciler: Reconciler, db_session: Session) -> None:
@@ -162,9 +141,7 @@ def test_a_runtime_that_never_gets_healthy_fails_the_tenant_and_a_retry_recovers
     assert tenant.failure_reason.startswith(
         "RuntimeUnhealthy: the portal did not answer its health check within 2s"
     )
-    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == [], (
-        "a failed start leaves no process"
-    )
+    assert tenant_runtime_pids(str(tenant.id)) == [], "a failed start leaves no process"
 
     retry = tenants.retry(db_session, tenant, actor="user:owner@example.com")
     db_session.commit()
@@ -216,7 +193,7 @@ def test_the_resync_restarts_a_runtime_that_died(
     assert reconciler.run(repair.id).status == "ready"
     tenant = _reload(db_session, tenant)
     assert httpx.get(f"{tenant.runtime_url}/healthz").status_code == 200
-    assert len(_runtime_pids(settings.resolved_data_dir, str(tenant.id))) == 1
+    assert len(tenant_runtime_pids(str(tenant.id))) == 1
     assert reconciler.resync() == [], "a healthy fleet needs nothing"
 
 
@@ -253,7 +230,7 @@ def test_suspending_and_resuming_a_tenant(
     assert reconciler.run(suspend.id).status == "suspended"
     tenant = _reload(db_session, tenant)
     assert (tenant.state, tenant.observed_generation) == (TenantState.SUSPENDED, 2)
-    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == []
+    assert tenant_runtime_pids(str(tenant.id)) == []
 
     tenant.suspended = False
     tenant.generation += 1
@@ -319,7 +296,7 @@ def test_deleting_a_tenant_removes_its_runtime_keeps_its_data_then_purges_it(
     assert (tenant.state, tenant.runtime_url, tenant.purged_at) == (TenantState.DELETED, None, None)
     assert tenant.purge_after is not None
     assert tenant.purge_after - tenants.now() > dt.timedelta(days=29)
-    assert _runtime_pids(settings.resolved_data_dir, str(tenant.id)) == []
+    assert tenant_runtime_pids(str(tenant.id)) == []
     data = settings.runtimes_dir / str(tenant.id) / "runtime.db"
     assert data.exists(), "the data is kept for the retention period"
     assert reconciler.resync() == [], "nothing is due before the retention period ends"
