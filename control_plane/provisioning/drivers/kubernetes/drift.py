@@ -4,6 +4,10 @@ The comparison is a subset check: every field we send must hold the same value i
 live object; fields the API server or controllers add (defaults, status, managed fields)
 are ignored. Empty maps and lists we send compare equal to absent ones, because the API
 server drops them.
+
+This compares with the live objects rather than with a stored hash of what was last
+applied: a hash tells that our intent changed, but not that someone edited or deleted an
+object since. The reads cost no writes, so an unchanged tenant still costs no writes.
 """
 
 from __future__ import annotations
