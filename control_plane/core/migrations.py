@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -24,7 +25,13 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+@cache
+def _heads() -> frozenset[str]:
+    # The migration scripts ship with the code: read them once, not on every readiness probe.
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(script.get_heads())
+
+
 def at_head(connection: Connection) -> bool:
-    script = ScriptDirectory.from_config(alembic_config(str(connection.engine.url)))
-    current = set(MigrationContext.configure(connection).get_current_heads())
-    return current == set(script.get_heads())
+    current = frozenset(MigrationContext.configure(connection).get_current_heads())
+    return current == _heads()
