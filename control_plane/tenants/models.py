@@ -35,6 +35,9 @@ class Tenant(Base):
     runtime_release: Mapped[str] = mapped_column(String(64))
     size_tier: Mapped[str] = mapped_column(String(16), default="small")
     suspended: Mapped[bool] = mapped_column(default=False)
+    # Who holds the portal suspended ("billing", "operator"); it runs again only when none do,
+    # so a payment never lifts an operator's suspension.
+    suspension_holds: Mapped[list[str]] = mapped_column(JsonB, default=list)
     deletion_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     generation: Mapped[int] = mapped_column(default=1)
 

@@ -176,6 +176,63 @@ def request_deletion(
     return request_reconcile(session, tenant)
 
 
+SUSPENSION_HOLDERS = frozenset({"billing", "operator"})
+
+
+def suspend(
+    session: Session, tenant: Tenant, *, holder: str, actor: str, reason: str = ""
+) -> Operation | None:
+    """Scale the portal to zero and keep its data; ``holder`` must lift its own hold later.
+
+    Returns the reconcile operation, or None when the portal was already suspended (the new
+    hold is still recorded).
+    """
+    if holder not in SUSPENSION_HOLDERS:
+        raise ValueError(f"unknown suspension holder {holder!r}")
+    if tenant.state in (TenantState.DELETING, TenantState.DELETED):
+        raise Conflict(f"a portal that is {tenant.state} cannot be suspended")
+    if holder in tenant.suspension_holds:
+        return None
+    tenant.suspension_holds = sorted({*tenant.suspension_holds, holder})
+    record_event(
+        session,
+        tenant,
+        from_state=tenant.state,
+        to_state=tenant.state,
+        reason="SuspensionRequested",
+        message=f"{holder}: {reason}" if reason else holder,
+        actor=actor,
+    )
+    if tenant.suspended:
+        session.flush()
+        return None
+    tenant.suspended = True
+    tenant.generation += 1
+    return request_reconcile(session, tenant)
+
+
+def resume(session: Session, tenant: Tenant, *, holder: str, actor: str) -> Operation | None:
+    """Lift ``holder``'s hold; the portal runs again once no one holds it suspended."""
+    if holder not in tenant.suspension_holds:
+        return None
+    tenant.suspension_holds = [h for h in tenant.suspension_holds if h != holder]
+    record_event(
+        session,
+        tenant,
+        from_state=tenant.state,
+        to_state=tenant.state,
+        reason="SuspensionLifted",
+        message=holder,
+        actor=actor,
+    )
+    if tenant.suspension_holds or tenant.state in (TenantState.DELETING, TenantState.DELETED):
+        session.flush()
+        return None
+    tenant.suspended = False
+    tenant.generation += 1
+    return request_reconcile(session, tenant)
+
+
 def live_operation(session: Session, tenant_id: UUID) -> Operation | None:
     """An operation that is queued or held by a worker whose lease has not run out."""
     return session.scalar(
@@ -212,4 +269,5 @@ def status_document(tenant: Tenant) -> dict[str, Any]:
         "conditions": tenant.conditions,
         "url": tenant.runtime_url,
         "failure_reason": tenant.failure_reason,
+        "suspension_holds": list(tenant.suspension_holds),
     }
