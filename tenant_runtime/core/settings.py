@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,12 @@ class RuntimeSettings(BaseSettings):
     # Lets tests and operators exercise a slow boot (e.g. a worker killed mid-provisioning)
     # without a slow machine: `serve` waits this long before it starts accepting.
     startup_delay_seconds: float = Field(default=0.0, ge=0.0)
+
+    # The uplink to the control plane. Empty URL: the runtime runs standalone (no SSO,
+    # no usage reports), which is how it runs in its own tests.
+    control_plane_url: str = ""
+    control_plane_token: SecretStr = SecretStr("")
+    config_refresh_seconds: float = Field(default=10.0, gt=0)
 
     @property
     def lock_path(self) -> Path:
