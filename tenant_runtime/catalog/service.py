@@ -188,13 +188,16 @@ class CatalogService:
         include_total: bool = True,
     ) -> dict[str, Any]:
         """One page of `by-query`: items, totalItems and cursors to the pages around it."""
-        limit = DEFAULT_QUERY_LIMIT if limit is None else limit
-        if limit < 0 or (offset is not None and offset < 0):
-            raise CatalogInputError("limit and offset must not be negative")
         state: dict[str, Any] = {}
         if cursor is not None:
             state = decode_cursor(cursor)
             query = _query_from_cursor(state)
+        # A continuation without a limit keeps the page size the first request asked for.
+        if limit is None:
+            remembered = state.get("limit")
+            limit = remembered if isinstance(remembered, int) else DEFAULT_QUERY_LIMIT
+        if limit < 0 or (offset is not None and offset < 0):
+            raise CatalogInputError("limit and offset must not be negative")
         where = self._query_clause(query)
         if cursor is None:
             total = self._count(where) if include_total else 0
@@ -223,7 +226,9 @@ class CatalogService:
 
         def cursor_at(row: Any, *, is_previous: bool) -> str:
             values = [row[1], row[0].uid] if sort is not None else [row[0].uid]
-            return encode_cursor(_cursor_state(query, values, is_previous, total))
+            return encode_cursor(
+                _cursor_state(query, values, is_previous, total) | {"limit": limit}
+            )
 
         page_info: dict[str, str] = {}
         if rows:
