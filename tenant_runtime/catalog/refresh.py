@@ -47,10 +47,12 @@ class LocationRefresher:
     def refresh_due(self) -> int:
         """Refresh every location that is due now; returns how many were refreshed."""
         refreshed = 0
+        # Only what is due now: a claimed location is next due after this round started.
+        started = datetime.now(UTC)
         while not self._stop.is_set():
             with self.session_factory() as session:
                 service = LocationService(session, self.settings)
-                location = service.claim_due(datetime.now(UTC))
+                location = service.claim_due(started)
                 if location is None:
                     session.rollback()
                     return refreshed
