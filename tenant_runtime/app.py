@@ -17,6 +17,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template import TemplateConfig
 from sqlalchemy.orm import Session
 
+from tenant_runtime.catalog.refresh import LocationRefresher
 from tenant_runtime.catalog.routes import CatalogController, catalog_error_response
 from tenant_runtime.core.database import create_database_engine, create_session_factory
 from tenant_runtime.core.requests import request_context_middleware
@@ -69,8 +70,11 @@ def create_app(settings: RuntimeSettings) -> Litestar:
     )
 
     uplink = Uplink(settings)
+    session_factory = create_session_factory(engine)
+    refresher = LocationRefresher(settings, session_factory)
 
     def dispose_engine() -> None:
+        refresher.stop()
         engine.dispose()
 
     return Litestar(
@@ -84,7 +88,8 @@ def create_app(settings: RuntimeSettings) -> Litestar:
             {
                 "settings": settings,
                 "engine": engine,
-                "session_factory": create_session_factory(engine),
+                "session_factory": session_factory,
+                "location_refresher": refresher,
                 "schema_heads": head_revisions(),
                 "uplink": uplink,
             }
@@ -93,7 +98,7 @@ def create_app(settings: RuntimeSettings) -> Litestar:
         middleware=[request_context_middleware, metrics.middleware],
         exception_handlers={Exception: handle_error},
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
-        on_startup=[uplink.start],
+        on_startup=[uplink.start, refresher.start],
         on_shutdown=[uplink.stop, dispose_engine],
         # Logging is configured once per process by the CLI, with the tenant id on each line.
         logging_config=None,

@@ -30,3 +30,7 @@ class CatalogInputError(CatalogError):
 
 class EntityConflict(CatalogError):
     status_code = 409
+
+
+class InvalidEntity(ValueError):
+    """A descriptor that Backstage would reject; the message says which field and why."""

@@ -1,15 +1,29 @@
-"""Stored catalog entities and the relations computed from them."""
+"""Stored catalog entities, their relations, search rows, locations and change history."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenant_runtime.core.database import Base
+
+JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class EntityRecord(Base):
@@ -25,20 +39,81 @@ class EntityRecord(Base):
     namespace: Mapped[str] = mapped_column(String(63))
     name: Mapped[str] = mapped_column(String(63))
     # The descriptor as registered; uid, etag and relations are added when it is served.
-    body: Mapped[dict[str, Any]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON_DOCUMENT)
     etag: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The registered location (`type:target`) that owns this ref: the first to emit it wins.
+    location_key: Mapped[str | None] = mapped_column(String(2048), index=True)
+    # The entity whose processing emitted this one (a Location): drives ancestry and orphans.
+    parent_ref: Mapped[str | None] = mapped_column(String(255), index=True)
+    # Processing errors (`status.items`), e.g. a file that could not be read.
+    status_items: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON_DOCUMENT)
+    # Name, title, description, tags and the like: what full-text search looks in.
+    search_text: Mapped[str | None] = mapped_column(Text)
 
 
 class RelationRecord(Base):
-    """A directed relation between two entity refs; either end may not exist (dangling)."""
+    """A directed relation between two entity refs; either end may not exist (dangling).
+
+    `origin_ref` is the entity whose descriptor implied the relation: when it changes or
+    goes away, exactly its relations are replaced, as Backstage's `originating_entity_id`.
+    """
 
     __tablename__ = "relations"
-    # The primary key (source, type, target) makes each relation unique and serves the
-    # per-entity lookup; the index serves filters like `relations.ownedby=group:default/x`.
-    __table_args__ = (Index(None, "type", "target_ref"),)
+    __table_args__ = (Index(None, "type", "target_ref"), Index(None, "source_ref"))
 
+    origin_ref: Mapped[str] = mapped_column(String(255), primary_key=True)
     source_ref: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(63), primary_key=True)
     target_ref: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class SearchRecord(Base):
+    """One flattened `key=value` pair of an entity, as Backstage's `search` table.
+
+    Filters, facets and ordering read this table; `value` is lower-cased for matching and
+    `original_value` keeps the case facets report.
+    """
+
+    __tablename__ = "entity_search"
+    __table_args__ = (Index(None, "key", "value", "entity_uid"), Index(None, "entity_uid"))
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    entity_uid: Mapped[str] = mapped_column(
+        String(36), ForeignKey("entities.uid", ondelete="CASCADE")
+    )
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str | None] = mapped_column(String(200))
+    original_value: Mapped[str | None] = mapped_column(String(200))
+
+
+class LocationRecord(Base):
+    """A registered location (`url:` or `file:`), read again on refresh."""
+
+    __tablename__ = "locations"
+    __table_args__ = (UniqueConstraint("type", "target"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_refresh_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class HistoryRecord(Base):
+    """One change to one entity: who or which location made it, when, and the diff."""
+
+    __tablename__ = "entity_history"
+    __table_args__ = (Index(None, "entity_ref", "id"),)
+
+    id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
+    entity_ref: Mapped[str] = mapped_column(String(255))
+    entity_uid: Mapped[str] = mapped_column(String(36))
+    change: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(255))
+    location_key: Mapped[str | None] = mapped_column(String(2048))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # JSON-Patch-like operations from the previous body to the new one.
+    diff: Mapped[list[dict[str, Any]]] = mapped_column(JSON_DOCUMENT)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from tenant_runtime.catalog.descriptors import EntityDescriptor, InvalidEntity
+from tenant_runtime.catalog.descriptors import EntityDescriptor
+from tenant_runtime.catalog.errors import InvalidEntity
 from tenant_runtime.catalog.refs import EntityRef, InvalidEntityRef, parse_entity_ref
 
 
@@ -49,6 +50,11 @@ RELATION_RULES: tuple[RelationRule, ...] = (
     _rule("group", "parent", "childOf", "parentOf", "group"),
     _rule("group", "children", "parentOf", "childOf", "group"),
 )
+
+# Lower-cased relation type -> as served, so `relations.<type>` filters use the index.
+RELATION_TYPES: dict[str, str] = {
+    name.lower(): name for rule in RELATION_RULES for name in (rule.type, rule.reverse_type)
+}
 
 
 def relations_of(descriptor: EntityDescriptor) -> Iterator[Relation]:

@@ -6,12 +6,14 @@ whichever import mode and package layout the suite settles on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,17 @@ from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.migrate import migrate
 
 TENANT_ID = "3f2b9c1e-0d4a-4c55-9a61-7f1e2d3c4b5a"
+# Static service tokens the runtime under test accepts (BACKLOT_RUNTIME_SERVICE_TOKENS).
+SERVICE_TOKEN = "catalog-tests-member-token-5d1c9a"
+ADMIN_TOKEN = "catalog-tests-admin-token-8e2f7b"
+VIEWER_TOKEN = "catalog-tests-viewer-token-3a6d4c"
+SERVICE_TOKENS = json.dumps(
+    [
+        {"token": SERVICE_TOKEN, "subject": "catalog-tests"},
+        {"token": ADMIN_TOKEN, "subject": "catalog-admin", "role": "admin"},
+        {"token": VIEWER_TOKEN, "subject": "catalog-viewer", "role": "viewer"},
+    ]
+)
 ORGANIZATION_NAME = "Acme Rockets"
 
 # What the example catalog holds, written out by hand so the tests can fail.
@@ -79,7 +92,33 @@ def runtime_settings(tmp_path: Path) -> RuntimeSettings:
         organization_name=ORGANIZATION_NAME,
         database_url=f"sqlite:///{tmp_path / 'db' / 'runtime.db'}",
         data_dir=tmp_path,
+        service_tokens=SecretStr(SERVICE_TOKENS),
+        catalog_file_roots=[tmp_path / "catalog-files"],
+        catalog_refresh_interval_seconds=0,
     )
+
+
+@pytest.fixture
+def service_token() -> str:
+    return SERVICE_TOKEN
+
+
+@pytest.fixture
+def admin_token() -> str:
+    return ADMIN_TOKEN
+
+
+@pytest.fixture
+def viewer_token() -> str:
+    return VIEWER_TOKEN
+
+
+@pytest.fixture
+def catalog_files(runtime_settings: RuntimeSettings) -> Path:
+    """A directory inside the runtime's `file:` roots for tests to write catalog files to."""
+    root = runtime_settings.catalog_file_roots[0]
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @pytest.fixture
@@ -103,5 +142,13 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def client(migrated_settings: RuntimeSettings) -> Iterator[TestClient[Litestar]]:
+    """A client authenticated with a member's service token."""
+    with TestClient(create_app(migrated_settings)) as client:
+        client.headers["Authorization"] = f"Bearer {SERVICE_TOKEN}"
+        yield client
+
+
+@pytest.fixture
+def anonymous_client(migrated_settings: RuntimeSettings) -> Iterator[TestClient[Litestar]]:
     with TestClient(create_app(migrated_settings)) as client:
         yield client

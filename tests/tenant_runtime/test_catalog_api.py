@@ -118,7 +118,12 @@ def test_the_group_lists_its_members_and_what_it_owns(client: TestClient[Litesta
             ],
         ),
         (["relations.providesapi=API:default/orders-api"], ["component:default/orders-service"]),
-        (["metadata.annotations.backstage.io/techdocs-ref=dir:."], []),
+        (
+            ["metadata.annotations.backstage.io/techdocs-ref=dir:."],
+            ["component:default/orders-service"],
+        ),
+        (["metadata.tags.commerce"], ["system:default/storefront"]),
+        (["metadata.annotations.backstage.io/no-such-annotation"], []),
     ],
 )
 def test_filters(client: TestClient[Litestar], filters: list[str], expected: list[str]) -> None:

@@ -80,7 +80,14 @@ def test_migrations_go_down_to_nothing_and_back_up(runtime_settings: RuntimeSett
     engine.dispose()
 
     assert tables_at_base == {"alembic_version"}
-    assert tables_at_head == {"alembic_version", "entities", "relations"}
+    assert tables_at_head == {
+        "alembic_version",
+        "entities",
+        "relations",
+        "entity_search",
+        "locations",
+        "entity_history",
+    }
 
 
 @pytest.mark.migrations
