@@ -29,6 +29,7 @@ from control_plane.core.web import PlaneState, bind_request_context, relay_pendi
 from control_plane.health import HealthController
 from control_plane.identity.routes import LoginController
 from control_plane.models import import_all
+from control_plane.runtime_link.routes import RuntimeLinkController
 from control_plane.signup.routes import SignupController
 from control_plane.tenants.routes import ConsoleController, TenantApiController
 from control_plane.worker import build_celery
@@ -97,6 +98,7 @@ def create_app(
             LoginController,
             ConsoleController,
             TenantApiController,
+            RuntimeLinkController,
             PrometheusController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

@@ -24,6 +24,7 @@ from tenant_runtime.core.schema import head_revisions
 from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.health.routes import HealthController
 from tenant_runtime.portal.routes import PortalController
+from tenant_runtime.uplink import Uplink
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 CATALOG_API_PREFIX = "/api/catalog"
@@ -67,6 +68,8 @@ def create_app(settings: RuntimeSettings) -> Litestar:
         exclude=["/healthz", "/readyz", "/metrics"],
     )
 
+    uplink = Uplink(settings)
+
     def dispose_engine() -> None:
         engine.dispose()
 
@@ -83,13 +86,15 @@ def create_app(settings: RuntimeSettings) -> Litestar:
                 "engine": engine,
                 "session_factory": create_session_factory(engine),
                 "schema_heads": head_revisions(),
+                "uplink": uplink,
             }
         ),
         dependencies={"db_session": Provide(provide_db_session)},
         middleware=[request_context_middleware, metrics.middleware],
         exception_handlers={Exception: handle_error},
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
-        on_shutdown=[dispose_engine],
+        on_startup=[uplink.start],
+        on_shutdown=[uplink.stop, dispose_engine],
         # Logging is configured once per process by the CLI, with the tenant id on each line.
         logging_config=None,
         openapi_config=None,

@@ -47,6 +47,12 @@ class RuntimeSettings(BaseSettings):
     catalog_readonly: bool = False
     catalog_url_read_timeout_seconds: float = Field(default=10.0, gt=0.0)
 
+    # The uplink to the control plane. Empty URL: the runtime runs standalone (no SSO,
+    # no usage reports), which is how it runs in its own tests.
+    control_plane_url: str = ""
+    control_plane_token: SecretStr = SecretStr("")
+    config_refresh_seconds: float = Field(default=10.0, gt=0)
+
     @property
     def lock_path(self) -> Path:
         return self.data_dir / "runtime.lock"
