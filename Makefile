@@ -57,8 +57,12 @@ helm-build: ## Build the pinned Helm binary for the chart tests (cached; ~80 s c
 catalog-client: ## Install the pinned @backstage/catalog-client for the catalog conformance tests (cached)
 	@bash tests/tenant_runtime/conformance/install-client.sh >/dev/null
 
+.PHONY: dex-build
+dex-build: ## Build the pinned Dex (the OpenID provider of the SSO tests; cached; ~90 s cold)
+	@bash infra/dex/build.sh
+
 .PHONY: test
-test: test-deps sync cluster-build helm-build catalog-client ## Install what the tests need, start the servers, run the suite
+test: test-deps sync cluster-build helm-build catalog-client dex-build ## Install what the tests need, start the servers, run the suite
 	@python3 -m infra.testenv.services up
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
