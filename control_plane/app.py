@@ -27,7 +27,9 @@ from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
 from control_plane.health import HealthController
-from control_plane.identity.routes import LoginController
+from control_plane.identity.routes import JwksController, LoginController, PortalController
+from control_plane.identity.sso import link as sso_link
+from control_plane.identity.sso.routes import SsoApiController, SsoConsoleController
 from control_plane.models import import_all
 from control_plane.runtime_link.routes import RuntimeLinkController
 from control_plane.signup.routes import SignupController
@@ -84,6 +86,7 @@ def create_app(
         sessions=sessions or build_session_factory(engine),
         celery=build_celery(settings),
     )
+    sso_link.install(settings)
     database = SQLAlchemySyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -99,6 +102,10 @@ def create_app(
             ConsoleController,
             TenantApiController,
             RuntimeLinkController,
+            JwksController,
+            PortalController,
+            SsoConsoleController,
+            SsoApiController,
             PrometheusController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
