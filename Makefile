@@ -61,8 +61,12 @@ catalog-client: ## Install the pinned @backstage/catalog-client for the catalog 
 dex-build: ## Build the pinned Dex (the OpenID provider of the SSO tests; cached; ~90 s cold)
 	@bash infra/dex/build.sh
 
+.PHONY: stripe-build
+stripe-build: ## Build Stripe's official stripe-mock for the billing tests (cached; seconds)
+	@bash infra/stripe/build.sh
+
 .PHONY: test
-test: test-deps sync cluster-build helm-build catalog-client dex-build ## Install what the tests need, start the servers, run the suite
+test: test-deps sync cluster-build helm-build catalog-client dex-build stripe-build ## Install what the tests need, start the servers, run the suite
 	@python3 -m infra.testenv.services up
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 

@@ -21,6 +21,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing.routes import BillingApiController, BillingConsoleController, StripeWebhookController
 from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.errors import DomainError
 from control_plane.core.logging import configure_logging
@@ -106,6 +107,9 @@ def create_app(
             PortalController,
             SsoConsoleController,
             SsoApiController,
+            StripeWebhookController,
+            BillingConsoleController,
+            BillingApiController,
             PrometheusController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
@@ -126,6 +130,8 @@ def create_app(
             cookie_name="backlot_csrf",
             cookie_secure=settings.cookies_secure,
             cookie_samesite="strict",
+            # Stripe signs its webhooks; a browser never posts there.
+            exclude=["/webhooks/stripe"],
         ),
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(

@@ -11,6 +11,7 @@ from types import FrameType
 
 import click
 
+from billing.cli import billing
 from control_plane.core import migrations
 from control_plane.core.logging import configure_logging, redact_url
 from control_plane.core.settings import load_settings
@@ -20,6 +21,9 @@ from control_plane.provisioning.drivers.local import LocalDriver
 @click.group()
 def main() -> None:
     """Backlot control plane."""
+
+
+main.add_command(billing)
 
 
 @main.command()

@@ -59,9 +59,13 @@ def build_celery(settings: Settings) -> Celery:
                 "schedule": settings.outbox_relay_interval_seconds,
             },
             "resync-tenants": {"task": RESYNC_TASK, "schedule": settings.resync_interval_seconds},
+            "billing-tick": {
+                "task": "backlot.billing.tick",
+                "schedule": settings.billing_interval_seconds,
+            },
         },
         beat_schedule_filename=str(settings.resolved_data_dir / "beat-schedule"),
-        imports=("control_plane.worker",),
+        imports=("control_plane.worker", "billing.tasks"),
     )
     return app
 

@@ -67,6 +67,22 @@ class Settings(BaseSettings):
     outbox_relay_interval_seconds: float = Field(default=2.0, gt=0)
     broker_check_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # Billing (Stripe). No API key: billing is off, only the free plan can sign up.
+    # A real test account needs only BACKLOT_STRIPE_API_KEY and BACKLOT_STRIPE_WEBHOOK_SECRETS;
+    # the tests point stripe_api_base at stripe-mock or localstripe.
+    stripe_api_key: SecretStr = SecretStr("")
+    stripe_api_base: str = ""
+    # Comma-separated endpoint secrets: during a rotation both the old and the new one verify.
+    stripe_webhook_secrets: SecretStr = SecretStr("")
+    stripe_webhook_tolerance_seconds: int = Field(default=300, gt=0)
+    stripe_max_network_retries: int = Field(default=2, ge=0)
+    billing_grace_seconds: float = Field(default=7 * 24 * 3600, ge=0)
+    billing_cancel_retention_seconds: float = Field(default=30 * 24 * 3600, ge=0)
+    billing_seat_debounce_seconds: float = Field(default=15 * 60, ge=0)
+    billing_event_retry_seconds: float = Field(default=60.0, gt=0)
+    billing_event_max_attempts: int = Field(default=50, gt=0)
+    billing_interval_seconds: float = Field(default=30.0, gt=0)
+
     session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
 
     # Identity and SSO.
@@ -106,6 +122,15 @@ class Settings(BaseSettings):
                 msg = f"production needs these settings: {', '.join(missing)}"
                 raise ValueError(msg)
         return self
+
+    @property
+    def billing_enabled(self) -> bool:
+        return bool(self.stripe_api_key.get_secret_value())
+
+    @property
+    def stripe_webhook_secret_list(self) -> list[str]:
+        raw = self.stripe_webhook_secrets.get_secret_value()
+        return [s.strip() for s in raw.split(",") if s.strip()]
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
+import stripe
 import structlog
 from kombu import Connection
 from litestar import Controller, Request, get, post
@@ -14,10 +15,14 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
+from billing import service as billing
+from billing.gateway import StripeGateway
 from control_plane.core.errors import ValidationFailed
 from control_plane.core.web import DbSession, plane, relay_after_commit
+from control_plane.identity.models import Organization, User
 from control_plane.signup import service
 from control_plane.signup.service import PLANS, SignupForm
+from control_plane.tenants.models import Tenant
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +35,7 @@ def _form_context(
         "values": values,
         "errors": errors or {},
         "plans": PLANS,
-        "available_plans": service.AVAILABLE_PLANS,
+        "available_plans": service.available_plans(plane(state).settings.billing_enabled),
     }
 
 
@@ -88,6 +93,50 @@ class SignupController(Controller):
         request.set_session({"user_id": str(owner_id)})
         return Redirect(path="/console/progress", status_code=303)
 
+    @staticmethod
+    def _checkout(
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: Session,
+        *,
+        user: User,
+        tenant: Tenant,
+        values: dict[str, str],
+    ) -> Template | Redirect:
+        """A paid signup goes on to Stripe Checkout; the portal waits for the payment."""
+        settings = plane(state).settings
+        account = billing.account_of_tenant(db_session, tenant.id)
+        organization = db_session.get(Organization, tenant.organization_id)
+        assert account is not None
+        assert organization is not None
+        try:
+            checkout = billing.start_checkout(
+                db_session,
+                settings,
+                StripeGateway(settings),
+                account,
+                organization=organization,
+                email=user.email,
+            )
+        except stripe.StripeError as exc:
+            # Nothing is kept: an error response rolls the signup back.
+            log.warning("signup.checkout_failed", error=type(exc).__name__)
+            return Template(
+                template_name="signup.html",
+                context=_form_context(
+                    state,
+                    values,
+                    {
+                        "form": "We could not reach our payment provider, so nothing was "
+                        "created. Please try again in a few minutes."
+                    },
+                ),
+                status_code=503,
+            )
+        request.set_session({"user_id": str(user.id)})
+        log.info("signup.awaiting_payment", tenant_id=str(tenant.id), slug=tenant.slug)
+        return Redirect(path=checkout.url, status_code=303)
+
     @post("/signup", sync_to_thread=True, status_code=200)
     def signup(
         self,
@@ -129,7 +178,10 @@ class SignupController(Controller):
             )
         try:
             user, tenant = service.register(
-                db_session, form, runtime_release=settings.runtime_release
+                db_session,
+                form,
+                runtime_release=settings.runtime_release,
+                billing_enabled=settings.billing_enabled,
             )
         except ValidationFailed as exc:
             # Two submits of one form at the same moment: the loser joins the winner.
@@ -140,6 +192,11 @@ class SignupController(Controller):
                 template_name="signup.html",
                 context=_form_context(state, values, exc.errors),
                 status_code=422,
+            )
+
+        if billing.account_of_tenant(db_session, tenant.id) is not None:
+            return self._checkout(
+                request, state, db_session, user=user, tenant=tenant, values=values
             )
 
         relay_after_commit(request)

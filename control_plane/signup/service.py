@@ -13,6 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billing import catalog
+from billing import service as billing
 from control_plane.core.errors import ValidationFailed
 from control_plane.core.security import hash_password
 from control_plane.identity.models import Membership, Organization, Role, User
@@ -23,7 +25,13 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 SLUG_MIN, SLUG_MAX = 3, 40
 PASSWORD_MIN = 12
 PLANS = {"free": "Free", "team": "Team", "enterprise": "Enterprise"}
-AVAILABLE_PLANS = frozenset({"free"})
+FREE_PLANS = frozenset({"free"})
+
+
+def available_plans(billing_enabled: bool) -> frozenset[str]:
+    """Paid plans need Stripe; without it only the free plan can sign up."""
+    return frozenset(PLANS) if billing_enabled else FREE_PLANS
+
 
 # Names that would collide with the product's own hosts or confuse users and support.
 RESERVED_SLUGS = frozenset(
@@ -123,7 +131,9 @@ def password_problem(password: str, email: str, slug: str) -> str | None:
     return None
 
 
-def validate(session: Session, form: SignupForm) -> tuple[SignupForm, dict[str, str]]:
+def validate(
+    session: Session, form: SignupForm, *, billing_enabled: bool = False
+) -> tuple[SignupForm, dict[str, str]]:
     """Normalize the form and collect every problem, keyed by field."""
     errors: dict[str, str] = {}
     name = " ".join(form.organization_name.split())
@@ -146,8 +156,11 @@ def validate(session: Session, form: SignupForm) -> tuple[SignupForm, dict[str, 
         errors["password"] = problem
     if form.plan not in PLANS:
         errors["plan"] = "Choose one of the plans shown."
-    elif form.plan not in AVAILABLE_PLANS:
-        errors["plan"] = f"The {PLANS[form.plan]} plan opens for signup soon; choose Free for now."
+    elif form.plan not in available_plans(billing_enabled):
+        errors["plan"] = (
+            f"Billing is not configured on this installation, so the {PLANS[form.plan]} plan "
+            "opens for signup soon; choose Free for now."
+        )
     if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", form.signup_token):
         errors["form"] = "This form has expired; reload the page and try again."
     normalized = SignupForm(name, slug, email, form.password, form.plan, form.signup_token)
@@ -179,9 +192,14 @@ def previous_signup(session: Session, signup_token: str) -> tuple[Tenant, UUID] 
     return tenants.tenant_of_organization(session, organization.id), owner
 
 
-def register(session: Session, form: SignupForm, *, runtime_release: str) -> tuple[User, Tenant]:
-    """Create organization, owner, membership, tenant and its outbox message; flush only."""
-    normalized, errors = validate(session, form)
+def register(
+    session: Session, form: SignupForm, *, runtime_release: str, billing_enabled: bool = False
+) -> tuple[User, Tenant]:
+    """Create organization, owner, membership, tenant and its outbox message; flush only.
+
+    A paid plan's tenant waits for the payment before it is provisioned.
+    """
+    normalized, errors = validate(session, form, billing_enabled=billing_enabled)
     if errors:
         raise ValidationFailed(errors)
     try:
@@ -198,9 +216,16 @@ def register(session: Session, form: SignupForm, *, runtime_release: str) -> tup
             session.add(
                 Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER)
             )
+            paid = catalog.plan(normalized.plan).paid
             tenant = tenants.create_tenant(
-                session, organization, runtime_release=runtime_release, actor=f"user:{user.email}"
+                session,
+                organization,
+                runtime_release=runtime_release,
+                actor=f"user:{user.email}",
+                awaiting_payment=paid,
             )
+            if paid:
+                billing.open_account(session, organization, tenant, catalog.plan(normalized.plan))
     except IntegrityError as exc:
         # Two signups raced for the same address or email; the loser hears why.
         detail = str(exc.orig).lower()

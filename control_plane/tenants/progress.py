@@ -33,6 +33,19 @@ def provisioning_steps(tenant: Tenant) -> list[Step]:
     queued = tenant.state != TenantState.PENDING
     reached = [
         ("created", "Organization and owner account created", True, ""),
+        *(
+            [
+                (
+                    "payment",
+                    "Payment confirmed by Stripe",
+                    _condition_true(tenant, "PaymentConfirmed"),
+                    _detail(tenant, "PaymentConfirmed"),
+                )
+            ]
+            # Only paid plans wait for a payment (billing sets this condition at signup).
+            if tenant.condition("PaymentConfirmed") is not None
+            else []
+        ),
         (
             "queued",
             "Provisioning picked up by a worker",

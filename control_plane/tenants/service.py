@@ -124,8 +124,18 @@ def request_reconcile(session: Session, tenant: Tenant) -> Operation:
     return operation
 
 
+# A pending operation of this kind holds a paid tenant before provisioning: the resync leaves
+# tenants with a live operation alone, and no worker is ever sent this one.
+AWAIT_PAYMENT = "await_payment"
+
+
 def create_tenant(
-    session: Session, organization: Organization, *, runtime_release: str, actor: str
+    session: Session,
+    organization: Organization,
+    *,
+    runtime_release: str,
+    actor: str,
+    awaiting_payment: bool = False,
 ) -> Tenant:
     tenant = Tenant(
         organization_id=organization.id,
@@ -142,8 +152,59 @@ def create_tenant(
     session.add(tenant)
     session.flush()
     record_event(session, tenant, to_state=TenantState.PENDING, reason="SignedUp", actor=actor)
+    if awaiting_payment:
+        session.add(Operation(tenant_id=tenant.id, kind=AWAIT_PAYMENT, generation=0))
+        record_event(
+            session,
+            tenant,
+            to_state=TenantState.PENDING,
+            reason="AwaitingPayment",
+            message="provisioning starts once the payment is confirmed",
+            actor=actor,
+        )
+        session.flush()
+        return tenant
     request_reconcile(session, tenant)
     return tenant
+
+
+def awaiting_payment(session: Session, tenant: Tenant) -> bool:
+    return (
+        session.scalar(
+            select(Operation.id).where(
+                Operation.tenant_id == tenant.id,
+                Operation.kind == AWAIT_PAYMENT,
+                Operation.state == OperationState.PENDING,
+            )
+        )
+        is not None
+    )
+
+
+def payment_confirmed(session: Session, tenant: Tenant, *, actor: str) -> Operation | None:
+    """Lift the payment gate and start provisioning; None when it was already lifted."""
+    gate = session.scalar(
+        select(Operation)
+        .where(
+            Operation.tenant_id == tenant.id,
+            Operation.kind == AWAIT_PAYMENT,
+            Operation.state == OperationState.PENDING,
+        )
+        .with_for_update()
+    )
+    if gate is None:
+        return None
+    gate.state = OperationState.SUCCEEDED
+    gate.finished_at = now()
+    record_event(
+        session,
+        tenant,
+        from_state=tenant.state,
+        to_state=tenant.state,
+        reason="PaymentConfirmed",
+        actor=actor,
+    )
+    return request_reconcile(session, tenant)
 
 
 def retry(session: Session, tenant: Tenant, *, actor: str) -> Operation:
