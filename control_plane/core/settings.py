@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     outbox_relay_interval_seconds: float = Field(default=2.0, gt=0)
     broker_check_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # Fleet: operators' admin API and rollouts.
+    rollout_tick_seconds: float = Field(default=5.0, gt=0)
+    operator_oidc_issuer: str = ""
+    operator_oidc_client_id: str = ""
+    operator_oidc_client_secret: SecretStr = SecretStr("")
+    # Operators who may sign in through the OIDC provider, by e-mail, with their scopes:
+    # JSON {"ops@vendor.example": ["read", "operate"]}.
+    operator_oidc_scopes: str = "{}"
+
     session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
