@@ -5,6 +5,8 @@ from __future__ import annotations
 
 def import_all() -> None:
     from billing import models as _billing  # noqa: F401, PLC0415
+    from control_plane.audit import models as _audit  # noqa: F401, PLC0415
+    from control_plane.fleet import models as _fleet  # noqa: F401, PLC0415
     from control_plane.identity import models as _identity  # noqa: F401, PLC0415
     from control_plane.outbox import models as _outbox  # noqa: F401, PLC0415
     from control_plane.provisioning import models as _provisioning  # noqa: F401, PLC0415

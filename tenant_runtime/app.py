@@ -18,13 +18,13 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template import TemplateConfig
 from sqlalchemy.orm import Session
 
-from tenant_runtime.catalog.refresh import LocationRefresher
 from tenant_runtime.auth.config import SsoState
 from tenant_runtime.auth.keys import KeySets
 from tenant_runtime.auth.middleware import session_middleware
 from tenant_runtime.auth.oidc import OidcClient
 from tenant_runtime.auth.routes import AuthController
 from tenant_runtime.auth.service import SessionPolicy
+from tenant_runtime.catalog.refresh import LocationRefresher
 from tenant_runtime.catalog.routes import CatalogController, catalog_error_response
 from tenant_runtime.core.database import create_database_engine, create_session_factory
 from tenant_runtime.core.requests import request_context_middleware

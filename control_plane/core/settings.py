@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     billing_event_retry_seconds: float = Field(default=60.0, gt=0)
     billing_event_max_attempts: int = Field(default=50, gt=0)
     billing_interval_seconds: float = Field(default=30.0, gt=0)
+    # Fleet: operators' admin API and rollouts.
+    rollout_tick_seconds: float = Field(default=5.0, gt=0)
+    operator_oidc_issuer: str = ""
+    operator_oidc_client_id: str = ""
+    operator_oidc_client_secret: SecretStr = SecretStr("")
+    # Operators who may sign in through the OIDC provider, by e-mail, with their scopes:
+    # JSON {"ops@vendor.example": ["read", "operate"]}.
+    operator_oidc_scopes: str = "{}"
 
     session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
 
