@@ -23,3 +23,23 @@ def tenant_runtime_pids(tenant_id: str) -> list[int]:
         if serving and not zombie and marker in environ.split(b"\0"):
             pids.append(int(proc.name))
     return sorted(pids)
+
+
+# A static service token the local runtimes started by a test accept: the local driver passes
+# the control plane's environment on, so a test that sets BACKLOT_RUNTIME_SERVICE_TOKENS
+# before a runtime starts can read that runtime's catalog API.
+CATALOG_READER_TOKEN = "catalog-reader-token-for-tests"
+CATALOG_READER_TOKENS = f'[{{"token": "{CATALOG_READER_TOKEN}", "subject": "tests"}}]'
+
+
+def catalog_entities(runtime_url: str) -> list[dict[str, object]]:
+    """The entities of a runtime started with ``CATALOG_READER_TOKENS`` in its environment."""
+    import httpx  # noqa: PLC0415 - only the tests that read a catalog need it
+
+    response = httpx.get(
+        f"{runtime_url}/api/catalog/entities",
+        headers={"authorization": f"Bearer {CATALOG_READER_TOKEN}"},
+    )
+    response.raise_for_status()
+    entities: list[dict[str, object]] = response.json()
+    return entities

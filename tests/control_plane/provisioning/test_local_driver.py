@@ -13,6 +13,7 @@ from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers.base import ConditionUpdate, RuntimeSpec
 from control_plane.provisioning.drivers.local import LocalDriver
 from control_plane.runtime_link.service import runtime_token
+from tests.support.processes import CATALOG_READER_TOKENS, catalog_entities
 
 pytestmark = pytest.mark.embedded
 
@@ -57,7 +58,9 @@ def test_ensure_twice_adopts_the_running_portal(driver: LocalDriver) -> None:
 
 def test_suspend_stops_the_portal_and_keeps_its_data_and_resume_brings_it_back(
     driver: LocalDriver,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("BACKLOT_RUNTIME_SERVICE_TOKENS", CATALOG_READER_TOKENS)
     first = driver.ensure(SPEC, lambda _: None)
     driver.suspend(SPEC)
 
@@ -69,7 +72,7 @@ def test_suspend_stops_the_portal_and_keeps_its_data_and_resume_brings_it_back(
 
     resumed = driver.resume(SPEC, lambda _: None)
     assert resumed.ready
-    entities = httpx.get(f"{resumed.url}/api/catalog/entities").json()
+    entities = catalog_entities(resumed.url)
     assert len(entities) == 8, "the seeded catalog survives a suspend"
 
 

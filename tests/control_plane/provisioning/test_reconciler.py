@@ -27,7 +27,7 @@ from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant, TenantEvent
 from infra.testenv import services
 from tests.control_plane.factories import make_tenant, pending_operation
-from tests.support.processes import tenant_runtime_pids
+from tests.support.processes import CATALOG_READER_TOKENS, catalog_entities, tenant_runtime_pids
 
 pytestmark = pytest.mark.integration
 
@@ -61,8 +61,12 @@ def _reload(db_session: Session, tenant: Tenant) -> Tenant:
 
 
 def test_a_pending_tenant_is_brought_to_a_live_portal(
-    reconciler: Reconciler, db_session: Session, settings: Settings
+    reconciler: Reconciler,
+    db_session: Session,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("BACKLOT_RUNTIME_SERVICE_TOKENS", CATALOG_READER_TOKENS)
     tenant, operation = _pending(db_session)
 
     outcome = reconciler.run(operation.id)
@@ -217,8 +221,12 @@ def test_the_resync_hands_on_work_whose_worker_was_lost(
 
 
 def test_suspending_and_resuming_a_tenant(
-    reconciler: Reconciler, db_session: Session, settings: Settings
+    reconciler: Reconciler,
+    db_session: Session,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("BACKLOT_RUNTIME_SERVICE_TOKENS", CATALOG_READER_TOKENS)
     tenant, operation = _pending(db_session)
     reconciler.run(operation.id)
 
@@ -239,7 +247,7 @@ def test_suspending_and_resuming_a_tenant(
     assert reconciler.run(resume.id).status == "ready"
     tenant = _reload(db_session, tenant)
     assert (tenant.state, tenant.observed_generation) == (TenantState.ACTIVE, 3)
-    entities = httpx.get(f"{tenant.runtime_url}/api/catalog/entities").json()
+    entities = catalog_entities(tenant.runtime_url)
     assert len(entities) == 8, "the portal's data survived the suspension"
 
 
