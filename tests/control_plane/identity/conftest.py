@@ -63,6 +63,12 @@ class Console:
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Links in mail and the console's SSO callback point at the test client's host."""
+    return settings.model_copy(update={"public_url": "http://testserver.local"})
+
+
+@pytest.fixture
 def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[Client]:
     with TestClient(app=create_app(settings, sessions=sessions)) as test_client:
         yield test_client

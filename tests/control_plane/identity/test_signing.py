@@ -153,9 +153,10 @@ def test_enforced_sso_sends_a_member_to_the_portal_sso_login(
     client: Client, db_session: Session
 ) -> None:
     user, _, tenant = running_portal(db_session, role=Role.MEMBER)
+    db_session.commit()
+    log_in(client, user.email)  # before SSO was enforced
     enforce_sso(db_session, tenant)
     db_session.commit()
-    log_in(client, user.email)
     response = client.get("/console/portal", follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (
         302,
