@@ -177,10 +177,10 @@ class LoginController(Controller):
             or not user.is_active
             or time.time() - float(pending.get("at", 0)) > SECOND_FACTOR_WINDOW_SECONDS
         ):
-            request.clear_session()
+            request.set_session({})
             return _login_page({}, {"form": "That took too long; log in again."}, status_code=401)
         if (refused := _refuse_locked(user)) is not None:
-            request.clear_session()
+            request.set_session({})
             return refused
         if not accounts.check_second_factor(db_session, settings, user, data.get("code", "")):
             accounts.record_failure(db_session, settings, user)
@@ -228,7 +228,7 @@ class LoginController(Controller):
         try:
             user, _, _, next_path = console_login.complete(db_session, settings, pending, params)
         except DomainError as exc:
-            request.clear_session()
+            request.set_session({})
             return _login_page({}, {"sso": exc.message}, status_code=exc.status_code)
         return _complete_login(
             request, db_session, user, next_path, break_glass=False, method="sso"
