@@ -31,6 +31,7 @@ from tenant_runtime.core.schema import head_revisions
 from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.health.routes import HealthController
 from tenant_runtime.portal.routes import PortalController
+from tenant_runtime.scim.routes import ScimController
 from tenant_runtime.uplink import Uplink
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -93,6 +94,7 @@ def create_app(settings: RuntimeSettings) -> Litestar:
             CatalogController,
             RuntimeMetricsController,
             AuthController,
+            ScimController,
         ],
         state=State(
             {
