@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from saml2 import attribute_converter  # type: ignore[import-untyped]
-from saml2.mdstore import InMemoryMetaData  # type: ignore[import-untyped]
+from saml2 import attribute_converter
+from saml2.mdstore import InMemoryMetaData
 
 from control_plane.core.errors import ValidationFailed
 
