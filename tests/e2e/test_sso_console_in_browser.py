@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.product import Product
+from tests.support.dex import PASSWORD as DEX_PASSWORD
 from tests.support.dex import DexClient, DexServer, DexUnavailable, DexUser, run_dex
 
 pytestmark = [pytest.mark.e2e, pytest.mark.embedded, pytest.mark.browser, pytest.mark.sso]
@@ -59,7 +60,7 @@ def _start_dex(
         pytest.fail(f"Dex is needed (make dex-build): {error}", pytrace=False)
 
 
-def test_an_admin_configures_oidc_and_starts_a_test_login(
+def test_an_admin_goes_from_nothing_to_working_sso(
     page: Page, product: Product, dex_stack: contextlib.ExitStack, tmp_path: Path
 ) -> None:
     portal_url = _sign_up(page, product)
@@ -95,6 +96,37 @@ def test_an_admin_configures_oidc_and_starts_a_test_login(
 
     # Test connection hands the admin to the portal, which runs a real login with the draft.
     page.click("#test-connection")
-    page.wait_for_url(re.compile(re.escape(f"{portal_url}/auth/sso/test?ticket=") + r"[\w.-]+"))
-    page.screenshot(path=tmp_path / "sso-test.png", full_page=True)
-    print(f"\nscreenshot: {tmp_path / 'sso-test.png'}")
+    page.wait_for_url(re.compile(re.escape(f"{dex.issuer}/auth")))
+    _sign_in_at_dex(page, OWNER)
+
+    # The portal reported the result to the control plane and sent the admin back.
+    page.wait_for_url(re.compile(re.escape(f"{product.base_url}/console/sso?test=")))
+    expect(page.locator("#test-result")).to_have_attribute("data-state", "passed")
+    expect(page.locator("#test-result")).to_contain_text(f"signed in as {OWNER}")
+    page.screenshot(path=tmp_path / "sso-tested.png", full_page=True)
+
+    page.click("#enable-sso")
+    page.wait_for_url(f"{product.base_url}/console/sso")
+    expect(page.locator("#sso-status")).to_contain_text("enabled")
+    expect(page.locator("#sso-live")).to_contain_text(f"OIDC · {dex.issuer}")
+    expect(page.locator("#sso-events")).to_contain_text("SsoEnabled")
+
+    # The console itself now signs the admin in through the provider.
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(f"{product.base_url}/login")
+    page.fill("#identifier", "globex-identity")
+    page.click("#sso-login")
+    page.wait_for_url(re.compile(re.escape(f"{dex.issuer}/auth")))
+    _sign_in_at_dex(page, OWNER)
+    page.wait_for_url(f"{product.base_url}/console")
+    expect(page.locator("h1")).to_have_text("Globex Identity")
+    page.screenshot(path=tmp_path / "sso-enabled.png", full_page=True)
+    print(f"\nscreenshots: {tmp_path / 'sso-tested.png'} {tmp_path / 'sso-enabled.png'}")
+
+
+def _sign_in_at_dex(page: Page, email: str) -> None:
+    """Dex's own pages: the connector chooser, then its password form."""
+    page.click("a[href*='/auth/local']")
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", DEX_PASSWORD)
+    page.click("button[type=submit]")
