@@ -405,7 +405,7 @@ class JwksController(Controller):
 
     include_in_schema = False
 
-    @get("/.well-known/jwks.json", sync_to_thread=True, cache=60)
+    @get("/.well-known/jwks.json", sync_to_thread=True)
     def jwks(self, request: Request[Any, Any, Any], db_session: DbSession) -> dict[str, Any]:
         settings = plane(request.app.state).settings
         # A runtime may ask before the first ticket was ever signed: have a key to publish.

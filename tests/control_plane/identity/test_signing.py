@@ -184,3 +184,13 @@ def test_the_portal_link_waits_for_a_running_portal(console: Console, db_session
     response = console.client.get("/console/portal", follow_redirects=False)
     assert response.status_code == 409
     assert "Your portal is not running" in response.text
+
+
+def test_the_served_jwks_shows_a_rotated_key_at_once(
+    client: Client, db_session: Session, settings: Settings
+) -> None:
+    before = {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+    new_key = signing.rotate(db_session, settings)
+    db_session.commit()
+    after = {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+    assert after == before | {new_key.kid}
