@@ -414,3 +414,29 @@ def test_a_wrong_password_is_refused_before_sso_enforcement_is_revealed(
     response = _password_login(client, user.email, "wrong-password-!")
     assert response.status_code == 401
     assert "Your organization signs in with single sign-on" not in response.text
+
+
+def test_totp_is_turned_off_with_the_password_and_a_code(
+    console: Console, db_session: Session
+) -> None:
+    _, codes = _enrol(console)
+    refused = console.post_form("/account/totp/disable", {"password": PASSWORD, "code": "000000"})
+    assert refused.status_code == 403
+    done = console.post_form("/account/totp/disable", {"password": PASSWORD, "code": codes[1]})
+    assert done.status_code == 200
+    assert _reload(db_session, console.user).totp_secret_encrypted is None
+
+
+def test_a_pending_second_factor_expires(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    from control_plane.identity import routes  # noqa: PLC0415
+
+    secret, _ = _enrol(console)
+    console.client.cookies.clear()
+    _password_login(console.client, console.user.email, PASSWORD)
+    csrf = hidden(console.client.get("/login/totp").text, "_csrf_token")
+    monkeypatch.setattr(routes, "SECOND_FACTOR_WINDOW_SECONDS", -1)
+    response = console.client.post(
+        "/login/totp", data={"_csrf_token": csrf, "code": pyotp.TOTP(secret).now()}
+    )
+    assert response.status_code == 401
+    assert "That took too long; log in again." in response.text

@@ -541,3 +541,38 @@ def test_disabling_turns_enforcement_off_and_is_recorded(
     disabled = console.api("POST", "/api/v1/tenant/sso/disable").json()
     assert (disabled["enabled"], disabled["enforced"]) == (False, False)
     assert _sso_events(db_session, console)[-2:] == ["SsoEnforced", "SsoDisabled"]
+
+
+def test_secrets_survive_a_rotation_of_the_secret_key(
+    console: Console, dex: DexServer, settings: Settings, db_session: Session
+) -> None:
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from control_plane.identity.sso import service as sso  # noqa: PLC0415
+
+    console.api("PUT", "/api/v1/tenant/sso", oidc_settings(dex))
+    rotated = settings.model_copy(
+        update={
+            "secret_key": SecretStr("a-brand-new-secret-key-of-enough-length"),
+            "old_secret_keys": [settings.secret_key],
+        }
+    )
+    section = sso.sso_section(db_session, rotated, console.tenant)
+    assert section is not None
+    assert section["draft"]["oidc"]["client_secret"] == DEX_CLIENT.secret
+
+
+def test_secrets_do_not_decrypt_under_an_unrelated_key(
+    console: Console, dex: DexServer, settings: Settings, db_session: Session
+) -> None:
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from control_plane.core.crypto import DecryptionFailed  # noqa: PLC0415
+    from control_plane.identity.sso import service as sso  # noqa: PLC0415
+
+    console.api("PUT", "/api/v1/tenant/sso", oidc_settings(dex))
+    other = settings.model_copy(
+        update={"secret_key": SecretStr("a-brand-new-secret-key-of-enough-length")}
+    )
+    with pytest.raises(DecryptionFailed):
+        sso.sso_section(db_session, other, console.tenant)
