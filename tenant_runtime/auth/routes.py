@@ -231,6 +231,12 @@ def report_sso_test(state: State, test_id: str, result: dict[str, Any]) -> None:
     logger.info("sso_test.reported", test_id=test_id, ok=result["ok"])
 
 
+def ensure_control_plane_known(state: State) -> None:
+    """A runtime just started may not have polled its config yet: fetch it now."""
+    if state.sso_state.control_plane_issuer is None and not state.uplink.standalone:
+        state.uplink.refresh_now()
+
+
 def console_test_url(state: State, test_id: str) -> str:
     issuer = state.sso_state.control_plane_issuer or ""
     return f"{issuer.rstrip('/')}/console/sso?{urlencode({'test': test_id})}"
@@ -392,6 +398,7 @@ class AuthController(Controller):
 
     @get("/handoff", sync_to_thread=True)
     def handoff(self, state: State, db_session: Session, ticket: str = "") -> Redirect:
+        ensure_control_plane_known(state)
         claims = verify_ticket(
             ticket,
             state=state.sso_state,
@@ -430,6 +437,7 @@ class AuthController(Controller):
 
     @get("/sso/test", sync_to_thread=True)
     def sso_test(self, state: State, db_session: Session, ticket: str = "") -> Redirect:
+        ensure_control_plane_known(state)
         claims = verify_ticket(
             ticket,
             state=state.sso_state,
