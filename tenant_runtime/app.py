@@ -23,6 +23,7 @@ from tenant_runtime.auth.keys import KeySets
 from tenant_runtime.auth.middleware import session_middleware
 from tenant_runtime.auth.oidc import OidcClient
 from tenant_runtime.auth.routes import AuthController
+from tenant_runtime.auth.saml import SamlServiceProvider
 from tenant_runtime.auth.service import SessionPolicy
 from tenant_runtime.catalog.routes import CatalogController, catalog_error_response
 from tenant_runtime.core.database import create_database_engine, create_session_factory
@@ -109,6 +110,9 @@ def create_app(settings: RuntimeSettings) -> Litestar:
                     key_sets,
                     timeout=settings.auth_http_timeout_seconds,
                     leeway=settings.auth_clock_skew_seconds,
+                ),
+                "saml_sp": SamlServiceProvider(
+                    settings.portal_url, leeway=settings.auth_clock_skew_seconds
                 ),
                 "session_policy": SessionPolicy(
                     tenant_id=settings.tenant_id,
