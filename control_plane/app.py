@@ -30,7 +30,12 @@ from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
 from control_plane.fleet.routes import AdminController
 from control_plane.health import HealthController
-from control_plane.identity.routes import JwksController, LoginController, PortalController
+from control_plane.identity.routes import (
+    AccountController,
+    JwksController,
+    LoginController,
+    PortalController,
+)
 from control_plane.identity.sso import link as sso_link
 from control_plane.identity.sso.routes import SsoApiController, SsoConsoleController
 from control_plane.models import import_all
@@ -106,6 +111,7 @@ def create_app(
             TenantApiController,
             RuntimeLinkController,
             JwksController,
+            AccountController,
             PortalController,
             SsoConsoleController,
             SsoApiController,

@@ -139,4 +139,42 @@ def run(workers: bool) -> None:
     sys.exit(exit_code)
 
 
+@main.command("rotate-signing-key")
+def rotate_signing_key() -> None:
+    """Sign with a new key from now on; the old one stays in the JWKS until its tokens expire."""
+    from control_plane.core.database import (  # noqa: PLC0415
+        build_engine,
+        build_session_factory,
+        unit_of_work,
+    )
+    from control_plane.identity import signing  # noqa: PLC0415
+    from control_plane.models import import_all  # noqa: PLC0415
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    import_all()
+    with unit_of_work(build_session_factory(build_engine(settings.resolved_database_url))) as s:
+        key = signing.rotate(s, settings)
+    click.echo(f"signing with {key.kid}")
+
+
+@main.command("reencrypt-secrets")
+def reencrypt_secrets() -> None:
+    """After changing BACKLOT_SECRET_KEY: rewrite stored secrets under it (old keys listed)."""
+    from control_plane.core.database import (  # noqa: PLC0415
+        build_engine,
+        build_session_factory,
+        unit_of_work,
+    )
+    from control_plane.identity import rotation  # noqa: PLC0415
+    from control_plane.models import import_all  # noqa: PLC0415
+
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    import_all()
+    with unit_of_work(build_session_factory(build_engine(settings.resolved_database_url))) as s:
+        count = rotation.reencrypt_secrets(s, settings)
+    click.echo(f"{count} secret(s) now encrypted under the current key")
+
+
 main.add_command(fleet)

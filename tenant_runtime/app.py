@@ -23,6 +23,7 @@ from tenant_runtime.auth.keys import KeySets
 from tenant_runtime.auth.middleware import session_middleware
 from tenant_runtime.auth.oidc import OidcClient
 from tenant_runtime.auth.routes import AuthController
+from tenant_runtime.auth.saml import SamlServiceProvider
 from tenant_runtime.auth.service import SessionPolicy
 from tenant_runtime.catalog.refresh import LocationRefresher
 from tenant_runtime.catalog.routes import CatalogController, catalog_error_response
@@ -32,6 +33,7 @@ from tenant_runtime.core.schema import head_revisions
 from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.health.routes import HealthController
 from tenant_runtime.portal.routes import PortalController
+from tenant_runtime.scim.routes import ScimController
 from tenant_runtime.uplink import Uplink
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -97,6 +99,7 @@ def create_app(settings: RuntimeSettings) -> Litestar:
             CatalogController,
             RuntimeMetricsController,
             AuthController,
+            ScimController,
         ],
         state=State(
             {
@@ -112,6 +115,9 @@ def create_app(settings: RuntimeSettings) -> Litestar:
                     key_sets,
                     timeout=settings.auth_http_timeout_seconds,
                     leeway=settings.auth_clock_skew_seconds,
+                ),
+                "saml_sp": SamlServiceProvider(
+                    settings.portal_url, leeway=settings.auth_clock_skew_seconds
                 ),
                 "session_policy": SessionPolicy(
                     tenant_id=settings.tenant_id,

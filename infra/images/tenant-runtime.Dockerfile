@@ -31,6 +31,10 @@ ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="backlot-tenant-runtime" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="https://github.com/backlot/backlot"
+# pysaml2 signs and verifies SAML messages with the xmlsec1 binary (pinned Debian version).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends xmlsec1=1.2.37-2 \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 backlot \
     && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/backlot --no-create-home \
        --shell /usr/sbin/nologin backlot \

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 import structlog
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie, State
-from litestar.params import Parameter
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from tenant_runtime.auth.handoff import consume_ticket, verify_ticket
 from tenant_runtime.auth.middleware import session_cookie_of
 from tenant_runtime.auth.models import Group, GroupMembership, LoginAttempt
 from tenant_runtime.auth.principal import Principal
+from tenant_runtime.auth.saml import begin_saml_login
 from tenant_runtime.auth.service import (
     SESSION_COOKIE,
     as_utc,
@@ -131,8 +133,6 @@ def begin_login(
             max_age=int(LOGIN_ATTEMPT_LIFETIME.total_seconds()),
         )
         return Redirect(url, cookies=[cookie])
-    from tenant_runtime.auth.saml import begin_saml_login  # noqa: PLC0415
-
     return begin_saml_login(state, db_session, config, sso_test_id=sso_test_id)
 
 
@@ -229,6 +229,12 @@ def report_sso_test(state: State, test_id: str, result: dict[str, Any]) -> None:
             test_id=test_id,
         ) from error
     logger.info("sso_test.reported", test_id=test_id, ok=result["ok"])
+
+
+def ensure_control_plane_known(state: State) -> None:
+    """A runtime just started may not have polled its config yet: fetch it now."""
+    if state.sso_state.control_plane_issuer is None and not state.uplink.standalone:
+        state.uplink.refresh_now()
 
 
 def console_test_url(state: State, test_id: str) -> str:
@@ -353,8 +359,46 @@ class AuthController(Controller):
         )
         return Redirect(console_test_url(state, attempt.sso_test_id))
 
+    @get("/saml/metadata", sync_to_thread=True, media_type="application/samlmetadata+xml")
+    def saml_metadata(self, state: State) -> str:
+        return str(state.saml_sp.metadata_xml())
+
+    @post("/saml/acs", sync_to_thread=True, status_code=302)
+    def saml_acs(
+        self,
+        state: State,
+        db_session: Session,
+        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect:
+        attempt = take_attempt(db_session, data.get("RelayState", ""), "saml")
+        config = config_for_attempt(state, attempt)
+        try:
+            if config.saml is None or attempt.saml_request_id is None:
+                raise AuthError(
+                    "Single sign-on is not configured for SAML any more; start again.",
+                    status_code=409,
+                    log_event="saml.section_gone",
+                )
+            identity = state.saml_sp.parse_response(
+                config.saml, data.get("SAMLResponse", ""), attempt.saml_request_id
+            )
+        except AuthError as refusal:
+            return self._fail_test(state, attempt, "saml", refusal)
+        return complete_login(
+            state,
+            db_session,
+            config,
+            attempt,
+            protocol="saml",
+            email=identity.email,
+            name=identity.name,
+            groups=identity.groups,
+            claims={"name_id": identity.name_id, "attributes": identity.attributes},
+        )
+
     @get("/handoff", sync_to_thread=True)
     def handoff(self, state: State, db_session: Session, ticket: str = "") -> Redirect:
+        ensure_control_plane_known(state)
         claims = verify_ticket(
             ticket,
             state=state.sso_state,
@@ -393,6 +437,7 @@ class AuthController(Controller):
 
     @get("/sso/test", sync_to_thread=True)
     def sso_test(self, state: State, db_session: Session, ticket: str = "") -> Redirect:
+        ensure_control_plane_known(state)
         claims = verify_ticket(
             ticket,
             state=state.sso_state,

@@ -12,8 +12,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from saml2 import attribute_converter
-from saml2.mdstore import InMemoryMetaData
 
 from control_plane.core.errors import ValidationFailed
 
@@ -136,6 +134,11 @@ def parse_metadata(xml: str, entity_id: str | None = None) -> IdpMetadata:
         raise ValidationFailed({"metadata": "Give the IdP metadata: a URL or the XML file."})
     if len(xml.encode()) > MAX_METADATA_BYTES:
         raise ValidationFailed({"metadata": "The metadata is larger than 1 MB."})
+    # pysaml2 loads its XML schemas when imported (seconds on a busy machine): only saving
+    # SAML settings needs it, so the web process does not pay for it at startup.
+    from saml2 import attribute_converter  # noqa: PLC0415
+    from saml2.mdstore import InMemoryMetaData  # noqa: PLC0415
+
     store = InMemoryMetaData(attribute_converter.ac_factory(), None)
     try:
         store.parse(xml)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio
 import msgspec
 import structlog
 from litestar import Controller, Request, get, post, put
@@ -270,8 +271,6 @@ class SsoConsoleController(Controller):
     async def save(
         self, request: Request[Any, Any, Any], db_session: DbSession, data: FormData
     ) -> Template | Redirect:
-        import anyio  # noqa: PLC0415
-
         values = {k: v for k, v in data.items() if isinstance(v, str) and k != "client_secret"}
         try:
             form = await _form_input(data)

@@ -30,6 +30,7 @@ DEX_CLIENT = DexClient(
     redirect_uris=[f"{RUNTIME_URL}/auth/oidc/callback", CONSOLE_CALLBACK],
 )
 DEX_ADMIN = DexUser(email="admin@example.com", username="admin", user_id="u-admin")
+DEX_STRANGER = DexUser(email="stranger@example.com", username="stranger", user_id="u-stranger")
 
 
 def hidden(html: str, name: str) -> str:
@@ -60,6 +61,12 @@ class Console:
             json=json,
             headers={"x-csrftoken": self.csrf, "accept": "application/json"},
         )
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Links in mail and the console's SSO callback point at the test client's host."""
+    return settings.model_copy(update={"public_url": "http://testserver.local"})
 
 
 @pytest.fixture
@@ -98,7 +105,9 @@ def console(client: Client, db_session: Session) -> Console:
 @pytest.fixture(scope="session")
 def dex(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DexServer]:
     try:
-        with run_dex(tmp_path_factory.mktemp("dex"), [DEX_CLIENT], [DEX_ADMIN]) as server:
+        with run_dex(
+            tmp_path_factory.mktemp("dex"), [DEX_CLIENT], [DEX_ADMIN, DEX_STRANGER]
+        ) as server:
             yield server
     except DexUnavailable as error:
         pytest.fail(f"Dex is needed (make dex-build): {error}", pytrace=False)

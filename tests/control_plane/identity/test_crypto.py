@@ -39,3 +39,13 @@ def test_a_value_under_an_unknown_key_is_refused_with_a_hint() -> None:
     token = SecretBox(b"some-other-secret-key-of-enough-len").encrypt("v")
     with pytest.raises(DecryptionFailed, match="BACKLOT_OLD_SECRET_KEYS"):
         SecretBox(b"the-new-secret-key-of-enough-length").decrypt(token)
+
+
+def test_old_secret_keys_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from control_plane.core.crypto import secret_box  # noqa: PLC0415
+    from control_plane.core.settings import Settings  # noqa: PLC0415
+
+    token = SecretBox(b"the-old-secret-key-of-enough-length").encrypt("v")
+    monkeypatch.setenv("BACKLOT_SECRET_KEY", "the-new-secret-key-of-enough-length")
+    monkeypatch.setenv("BACKLOT_OLD_SECRET_KEYS", '["the-old-secret-key-of-enough-length"]')
+    assert secret_box(Settings()).decrypt(token) == "v"

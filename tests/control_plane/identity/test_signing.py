@@ -153,9 +153,10 @@ def test_enforced_sso_sends_a_member_to_the_portal_sso_login(
     client: Client, db_session: Session
 ) -> None:
     user, _, tenant = running_portal(db_session, role=Role.MEMBER)
+    db_session.commit()
+    log_in(client, user.email)  # before SSO was enforced
     enforce_sso(db_session, tenant)
     db_session.commit()
-    log_in(client, user.email)
     response = client.get("/console/portal", follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (
         302,
@@ -183,3 +184,13 @@ def test_the_portal_link_waits_for_a_running_portal(console: Console, db_session
     response = console.client.get("/console/portal", follow_redirects=False)
     assert response.status_code == 409
     assert "Your portal is not running" in response.text
+
+
+def test_the_served_jwks_shows_a_rotated_key_at_once(
+    client: Client, db_session: Session, settings: Settings
+) -> None:
+    before = {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+    new_key = signing.rotate(db_session, settings)
+    db_session.commit()
+    after = {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+    assert after == before | {new_key.kid}

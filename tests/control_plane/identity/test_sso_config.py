@@ -509,3 +509,70 @@ def test_the_console_form_shows_what_is_wrong_and_keeps_the_input(
     assert f'value="{issuer}"' in response.text
     assert "never-echoed-secret" not in response.text
     assert _config(db_session, console) is None
+
+
+def test_the_console_page_shows_the_result_the_runtime_reported(
+    console: Console, dex: DexServer, settings: Settings
+) -> None:
+    console.api("PUT", "/api/v1/tenant/sso", oidc_settings(dex))
+    test_id = console.api("POST", "/api/v1/tenant/sso/tests").json()["test"]["id"]
+    _report(console, settings, test_id, ok=True)
+    page = console.client.get(f"/console/sso?test={test_id}")
+    assert 'data-state="passed"' in page.text
+    assert "signed in as admin@example.com" in page.text
+    assert 'id="enable-sso"' in page.text
+
+
+def test_the_console_test_button_redirects_to_the_portal(console: Console, dex: DexServer) -> None:
+    console.api("PUT", "/api/v1/tenant/sso", oidc_settings(dex))
+    response = console.post_form("/console/sso/test")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith(f"{RUNTIME_URL}/auth/sso/test?ticket=")
+
+
+def test_disabling_turns_enforcement_off_and_is_recorded(
+    console: Console, dex: DexServer, settings: Settings, db_session: Session
+) -> None:
+    console.api("PUT", "/api/v1/tenant/sso", oidc_settings(dex))
+    test_id = console.api("POST", "/api/v1/tenant/sso/tests").json()["test"]["id"]
+    _report(console, settings, test_id, ok=True)
+    console.api("POST", "/api/v1/tenant/sso/enable")
+    console.api("PUT", "/api/v1/tenant/sso/enforcement", {"enforced": True})
+    disabled = console.api("POST", "/api/v1/tenant/sso/disable").json()
+    assert (disabled["enabled"], disabled["enforced"]) == (False, False)
+    assert _sso_events(db_session, console)[-2:] == ["SsoEnforced", "SsoDisabled"]
+
+
+def test_secrets_survive_a_rotation_of_the_secret_key(
+    console: Console, dex: DexServer, settings: Settings, db_session: Session
+) -> None:
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from control_plane.identity.sso import service as sso  # noqa: PLC0415
+
+    console.api("PUT", "/api/v1/tenant/sso", oidc_settings(dex))
+    rotated = settings.model_copy(
+        update={
+            "secret_key": SecretStr("a-brand-new-secret-key-of-enough-length"),
+            "old_secret_keys": [settings.secret_key],
+        }
+    )
+    section = sso.sso_section(db_session, rotated, console.tenant)
+    assert section is not None
+    assert section["draft"]["oidc"]["client_secret"] == DEX_CLIENT.secret
+
+
+def test_secrets_do_not_decrypt_under_an_unrelated_key(
+    console: Console, dex: DexServer, settings: Settings, db_session: Session
+) -> None:
+    from pydantic import SecretStr  # noqa: PLC0415
+
+    from control_plane.core.crypto import DecryptionFailed  # noqa: PLC0415
+    from control_plane.identity.sso import service as sso  # noqa: PLC0415
+
+    console.api("PUT", "/api/v1/tenant/sso", oidc_settings(dex))
+    other = settings.model_copy(
+        update={"secret_key": SecretStr("a-brand-new-secret-key-of-enough-length")}
+    )
+    with pytest.raises(DecryptionFailed):
+        sso.sso_section(db_session, other, console.tenant)

@@ -29,6 +29,7 @@ from tests.support.dex import (
     free_port,
     run_dex,
 )
+from tests.support.saml_idp import SamlIdp, SamlIdpUnavailable, run_saml_idp
 
 TENANT_ID = "3f2b9c1e-0d4a-4c55-9a61-7f1e2d3c4b5a"
 OTHER_TENANT_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -197,3 +198,24 @@ def oidc_section(dex: DexServer, **overrides: Any) -> dict[str, Any]:
 @pytest.fixture
 def configure_sso(app: Litestar) -> Callable[[dict[str, Any] | None], None]:
     return app.state.sso_state.set_sso  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def saml_idp(tmp_path: Path) -> Iterator[SamlIdp]:
+    try:
+        with run_saml_idp(tmp_path / "idp") as idp:
+            yield idp
+    except SamlIdpUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+def saml_section(idp: SamlIdp, **overrides: Any) -> dict[str, Any]:
+    return sso_section(
+        protocol="saml",
+        saml={
+            "idp_metadata_xml": idp.metadata_xml(),
+            "attributes": {"email": "email", "name": "name", "groups": "groups"},
+            "want_assertions_signed": True,
+        },
+        **overrides,
+    )

@@ -40,13 +40,15 @@ def dex_round_trip(
     *,
     email: str,
     groups: Sequence[str] | None = None,
+    start: httpx.Response | None = None,
 ) -> str:
     """Start SSO at the portal and log in at Dex; returns the portal callback to call.
 
     Without groups the user logs in through Dex's password form; with groups through the
     authenticating-proxy connector, whose headers carry them.
     """
-    start = portal.get("/auth/sso/start", follow_redirects=False)
+    if start is None:
+        start = portal.get("/auth/sso/start", follow_redirects=False)
     assert start.status_code == 302, start.text
     headers = {} if groups is None else proxy_headers(email, groups)
     with httpx.Client(headers=headers) as browser:
