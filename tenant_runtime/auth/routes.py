@@ -13,7 +13,7 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tenant_runtime.auth.config import LoginConfig, SsoConfig, role_for_groups
@@ -104,6 +104,8 @@ def begin_login(
     """Send the browser to the identity provider, remembering what must come back."""
     portal = state.settings.portal_url
     expires = utcnow() + LOGIN_ATTEMPT_LIFETIME
+    # Logins abandoned at the identity provider are removed as new ones start.
+    db_session.execute(delete(LoginAttempt).where(LoginAttempt.expires_at < utcnow()))
     if config.protocol == "oidc":
         if config.oidc is None:
             raise AuthError(
