@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +80,10 @@ def consume_ticket(session: Session, claims: dict[str, Any]) -> None:
     )
     if session.get(UsedHandoffTicket, jti) is not None:
         raise replay
+    # A jti is needed only while its ticket could still be presented.
+    session.execute(
+        delete(UsedHandoffTicket).where(UsedHandoffTicket.expires_at < datetime.now(UTC))
+    )
     try:
         with session.begin_nested():
             session.add(UsedHandoffTicket(jti=jti, expires_at=expires))

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import structlog
 from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from requests import RequestException
@@ -147,12 +148,13 @@ class OidcClient:
                     code_verifier=code_verifier,
                     timeout=self._timeout,
                 )
-            except OAuth2Error as error:
+            except (OAuth2Error, OAuthError) as error:
+                # The token endpoint's refusal (invalid_client, invalid_grant...): names only.
                 raise AuthError(
                     "Your identity provider refused to complete the sign-in; try again.",
                     log_event="oidc.code_exchange_refused",
                     issuer=discovery.issuer,
-                    error=error.error,
+                    error=str(getattr(error, "error", type(error).__name__))[:100],
                 ) from error
             except RequestException as error:
                 raise AuthError(

@@ -9,10 +9,11 @@ from urllib.parse import urlencode
 import structlog
 from litestar import Controller, Request, get, post
 from litestar.datastructures import Cookie, State
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, Parameter
+from litestar.params import Body, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tenant_runtime.auth.config import LoginConfig, SsoConfig, role_for_groups
@@ -94,11 +95,17 @@ def scim_groups_of(session: Session, email: str) -> list[str]:
 
 
 def begin_login(
-    state: State, db_session: Session, config: LoginConfig, *, sso_test_id: str | None = None
+    state: State,
+    db_session: Session,
+    config: LoginConfig,
+    *,
+    sso_test_id: str | None = None,
 ) -> Redirect:
     """Send the browser to the identity provider, remembering what must come back."""
     portal = state.settings.portal_url
     expires = utcnow() + LOGIN_ATTEMPT_LIFETIME
+    # Logins abandoned at the identity provider are removed as new ones start.
+    db_session.execute(delete(LoginAttempt).where(LoginAttempt.expires_at < utcnow()))
     if config.protocol == "oidc":
         if config.oidc is None:
             raise AuthError(
@@ -273,7 +280,7 @@ class AuthController(Controller):
         }
 
     @get("/sso/start", sync_to_thread=True)
-    def sso_start(self, state: State, db_session: Session) -> Redirect:
+    def sso_start(self, state: State, db_session: NamedDependency[Session]) -> Redirect:
         config = live_config(state)
         if config is None:
             raise AuthError(
@@ -290,11 +297,11 @@ class AuthController(Controller):
         *,
         request: Request[Any, Any, Any],
         state: State,
-        db_session: Session,
-        login_state: Annotated[str, Parameter(query="state")] = "",
-        code: str = "",
-        error: str = "",
-        error_description: str = "",
+        db_session: NamedDependency[Session],
+        login_state: Annotated[str, QueryParameter(name="state")] = "",
+        code: FromQuery[str] = "",
+        error: FromQuery[str] = "",
+        error_description: FromQuery[str] = "",
     ) -> Redirect:
         attempt = take_attempt(db_session, login_state, "oidc")
         config = config_for_attempt(state, attempt)
@@ -367,7 +374,7 @@ class AuthController(Controller):
     def saml_acs(
         self,
         state: State,
-        db_session: Session,
+        db_session: NamedDependency[Session],
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect:
         attempt = take_attempt(db_session, data.get("RelayState", ""), "saml")
@@ -397,7 +404,9 @@ class AuthController(Controller):
         )
 
     @get("/handoff", sync_to_thread=True)
-    def handoff(self, state: State, db_session: Session, ticket: str = "") -> Redirect:
+    def handoff(
+        self, state: State, db_session: NamedDependency[Session], ticket: FromQuery[str] = ""
+    ) -> Redirect:
         ensure_control_plane_known(state)
         claims = verify_ticket(
             ticket,
@@ -436,7 +445,9 @@ class AuthController(Controller):
         return _signed_in(state, cookie)
 
     @get("/sso/test", sync_to_thread=True)
-    def sso_test(self, state: State, db_session: Session, ticket: str = "") -> Redirect:
+    def sso_test(
+        self, state: State, db_session: NamedDependency[Session], ticket: FromQuery[str] = ""
+    ) -> Redirect:
         ensure_control_plane_known(state)
         claims = verify_ticket(
             ticket,
@@ -467,18 +478,18 @@ class AuthController(Controller):
 
     @get("/logout", sync_to_thread=True)
     def logout(
-        self, request: Request[Any, Any, Any], state: State, db_session: Session
+        self, request: Request[Any, Any, Any], state: State, db_session: NamedDependency[Session]
     ) -> Redirect:
         return self._logout(request, state, db_session)
 
     @post("/logout", sync_to_thread=True, status_code=303)
     def logout_post(
-        self, request: Request[Any, Any, Any], state: State, db_session: Session
+        self, request: Request[Any, Any, Any], state: State, db_session: NamedDependency[Session]
     ) -> Redirect:
         return self._logout(request, state, db_session)
 
     def _logout(
-        self, request: Request[Any, Any, Any], state: State, db_session: Session
+        self, request: Request[Any, Any, Any], state: State, db_session: NamedDependency[Session]
     ) -> Redirect:
         cookie = session_cookie_of(request.scope)
         ended = None if cookie is None else end_session(db_session, cookie, state.session_policy)

@@ -12,24 +12,22 @@ import shutil
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from authlib.common.security import generate_token
 from litestar.datastructures import State
 from litestar.response import Redirect
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
-from saml2.metadata import entity_descriptor
-from saml2.s_utils import UnknownPrincipal, UnsupportedBinding
-from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
 from sqlalchemy.orm import Session
 
 from tenant_runtime.auth.config import LoginConfig, SamlSettings
 from tenant_runtime.auth.errors import AuthError
 from tenant_runtime.auth.models import LoginAttempt
 from tenant_runtime.auth.service import utcnow
+
+if TYPE_CHECKING:
+    from saml2.client import Saml2Client
+    from saml2.config import SPConfig
 
 logger = structlog.get_logger(__name__)
 
@@ -74,6 +72,11 @@ class SamlServiceProvider:
         return f"{self.portal_url}/auth/saml/acs"
 
     def _config(self, idp_metadata_xml: str | None) -> SPConfig:
+        # pysaml2 takes seconds to import: only portals that use SAML pay for it.
+        from saml2 import BINDING_HTTP_POST  # noqa: PLC0415
+        from saml2.config import SPConfig  # noqa: PLC0415
+        from saml2.saml import NAMEID_FORMAT_EMAILADDRESS  # noqa: PLC0415
+
         config = SPConfig()
         config.load(
             {
@@ -100,9 +103,13 @@ class SamlServiceProvider:
         return config
 
     def metadata_xml(self) -> str:
+        from saml2.metadata import entity_descriptor  # noqa: PLC0415
+
         return str(entity_descriptor(self._config(None)))
 
     def client(self, saml: SamlSettings) -> Saml2Client:
+        from saml2.client import Saml2Client  # noqa: PLC0415
+
         key = saml.idp_metadata_xml
         with self._lock:
             found = self._clients.get(key)
@@ -122,6 +129,9 @@ class SamlServiceProvider:
 
     def authentication_request(self, saml: SamlSettings, relay_state: str) -> tuple[str, str]:
         """(request id, redirect URL) of a new AuthnRequest."""
+        from saml2 import BINDING_HTTP_REDIRECT  # noqa: PLC0415
+        from saml2.s_utils import UnknownPrincipal, UnsupportedBinding  # noqa: PLC0415
+
         client = self.client(saml)
         try:
             request_id, info = client.prepare_for_authenticate(
@@ -139,6 +149,8 @@ class SamlServiceProvider:
     def parse_response(
         self, saml: SamlSettings, saml_response: str, request_id: str
     ) -> SamlIdentity:
+        from saml2 import BINDING_HTTP_POST  # noqa: PLC0415
+
         client = self.client(saml)
         try:
             response = client.parse_authn_request_response(

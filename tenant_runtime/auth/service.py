@@ -121,6 +121,12 @@ def open_session(
     """A new session for `user`; returns the cookie value (the token is stored hashed)."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
+    # Sessions nobody came back to are removed here rather than by a timer.
+    session.execute(
+        delete(AuthSession).where(
+            (AuthSession.expires_at <= now) | (AuthSession.last_seen_at <= now - policy.idle)
+        )
+    )
     session.add(
         AuthSession(
             token_sha256=token_digest(token),

@@ -10,6 +10,7 @@ import structlog
 from litestar import Controller, Request, Response, delete, get, patch, post, put, route
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from pydantic import ValidationError
 from scim2_models import (
@@ -124,7 +125,7 @@ class ScimController(Controller):
     guards = [requires_scim_token]
     exception_handlers = {SCIMException: scim_error_response, ValidationError: scim_error_response}
 
-    def _directory(self, state: State, db_session: Session) -> ScimDirectory:
+    def _directory(self, state: State, db_session: NamedDependency[Session]) -> ScimDirectory:
         return ScimDirectory(
             db_session, f"{state.settings.portal_url}/scim/v2", state.sso_state.sso
         )
@@ -175,7 +176,7 @@ class ScimController(Controller):
 
     @get("/Users", sync_to_thread=True)
     def list_users(
-        self, request: Request[Any, Any, Any], state: State, db_session: Session
+        self, request: Request[Any, Any, Any], state: State, db_session: NamedDependency[Session]
     ) -> Response[Any]:
         search = _search_from_query(User, request)
         found = self._directory(state, db_session).list_users(search.filter)
@@ -183,7 +184,7 @@ class ScimController(Controller):
 
     @post("/Users/.search", sync_to_thread=True, status_code=200)
     def search_users(
-        self, state: State, db_session: Session, data: dict[str, Any]
+        self, state: State, db_session: NamedDependency[Session], data: dict[str, Any]
     ) -> Response[Any]:
         search = SearchRequest[User].model_validate(  # type: ignore[type-arg]
             data, scim_ctx=Context.SEARCH_REQUEST
@@ -192,14 +193,20 @@ class ScimController(Controller):
         return scim_response(_page(User, found, search))
 
     @post("/Users", sync_to_thread=True)
-    def create_user(self, state: State, db_session: Session, data: dict[str, Any]) -> Response[Any]:
+    def create_user(
+        self, state: State, db_session: NamedDependency[Session], data: dict[str, Any]
+    ) -> Response[Any]:
         resource: User[Any] = User.model_validate(data, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
         created = self._directory(state, db_session).create_user(resource)
         return scim_response(created.model_dump(scim_ctx=Context.RESOURCE_CREATION_RESPONSE), 201)
 
     @get("/Users/{user_id:str}", sync_to_thread=True)
     def get_user(
-        self, request: Request[Any, Any, Any], state: State, db_session: Session, user_id: str
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: NamedDependency[Session],
+        user_id: str,
     ) -> Response[Any]:
         found = self._directory(state, db_session).get_user(user_id)
         return scim_response(
@@ -211,7 +218,7 @@ class ScimController(Controller):
 
     @put("/Users/{user_id:str}", sync_to_thread=True)
     def replace_user(
-        self, state: State, db_session: Session, user_id: str, data: dict[str, Any]
+        self, state: State, db_session: NamedDependency[Session], user_id: str, data: dict[str, Any]
     ) -> Response[Any]:
         resource: User[Any] = User.model_validate(
             data, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST
@@ -221,7 +228,7 @@ class ScimController(Controller):
 
     @patch("/Users/{user_id:str}", sync_to_thread=True)
     def patch_user(
-        self, state: State, db_session: Session, user_id: str, data: dict[str, Any]
+        self, state: State, db_session: NamedDependency[Session], user_id: str, data: dict[str, Any]
     ) -> Response[Any]:
         operation: PatchOp[User[Any]] = PatchOp[User].model_validate(  # type: ignore[type-arg]
             data, scim_ctx=Context.RESOURCE_PATCH_REQUEST
@@ -230,14 +237,14 @@ class ScimController(Controller):
         return scim_response(patched.model_dump(scim_ctx=Context.RESOURCE_PATCH_RESPONSE))
 
     @delete("/Users/{user_id:str}", sync_to_thread=True, status_code=204)
-    def delete_user(self, state: State, db_session: Session, user_id: str) -> None:
+    def delete_user(self, state: State, db_session: NamedDependency[Session], user_id: str) -> None:
         self._directory(state, db_session).delete_user(user_id)
 
     # -- groups --------------------------------------------------------------------------
 
     @get("/Groups", sync_to_thread=True)
     def list_groups(
-        self, request: Request[Any, Any, Any], state: State, db_session: Session
+        self, request: Request[Any, Any, Any], state: State, db_session: NamedDependency[Session]
     ) -> Response[Any]:
         search = _search_from_query(Group, request)
         found = self._directory(state, db_session).list_groups(search.filter)
@@ -245,7 +252,7 @@ class ScimController(Controller):
 
     @post("/Groups/.search", sync_to_thread=True, status_code=200)
     def search_groups(
-        self, state: State, db_session: Session, data: dict[str, Any]
+        self, state: State, db_session: NamedDependency[Session], data: dict[str, Any]
     ) -> Response[Any]:
         search = SearchRequest[Group].model_validate(data, scim_ctx=Context.SEARCH_REQUEST)
         found = self._directory(state, db_session).list_groups(search.filter)
@@ -253,7 +260,7 @@ class ScimController(Controller):
 
     @post("/Groups", sync_to_thread=True)
     def create_group(
-        self, state: State, db_session: Session, data: dict[str, Any]
+        self, state: State, db_session: NamedDependency[Session], data: dict[str, Any]
     ) -> Response[Any]:
         resource = Group.model_validate(data, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
         created = self._directory(state, db_session).create_group(resource)
@@ -261,7 +268,11 @@ class ScimController(Controller):
 
     @get("/Groups/{group_id:str}", sync_to_thread=True)
     def get_group(
-        self, request: Request[Any, Any, Any], state: State, db_session: Session, group_id: str
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: NamedDependency[Session],
+        group_id: str,
     ) -> Response[Any]:
         found = self._directory(state, db_session).get_group(group_id)
         return scim_response(
@@ -273,7 +284,11 @@ class ScimController(Controller):
 
     @put("/Groups/{group_id:str}", sync_to_thread=True)
     def replace_group(
-        self, state: State, db_session: Session, group_id: str, data: dict[str, Any]
+        self,
+        state: State,
+        db_session: NamedDependency[Session],
+        group_id: str,
+        data: dict[str, Any],
     ) -> Response[Any]:
         resource = Group.model_validate(data, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
         replaced = self._directory(state, db_session).replace_group(group_id, resource)
@@ -281,18 +296,26 @@ class ScimController(Controller):
 
     @patch("/Groups/{group_id:str}", sync_to_thread=True)
     def patch_group(
-        self, state: State, db_session: Session, group_id: str, data: dict[str, Any]
+        self,
+        state: State,
+        db_session: NamedDependency[Session],
+        group_id: str,
+        data: dict[str, Any],
     ) -> Response[Any]:
         operation = PatchOp[Group].model_validate(data, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         patched = self._directory(state, db_session).patch_group(group_id, operation)
         return scim_response(patched.model_dump(scim_ctx=Context.RESOURCE_PATCH_RESPONSE))
 
     @delete("/Groups/{group_id:str}", sync_to_thread=True, status_code=204)
-    def delete_group(self, state: State, db_session: Session, group_id: str) -> None:
+    def delete_group(
+        self, state: State, db_session: NamedDependency[Session], group_id: str
+    ) -> None:
         self._directory(state, db_session).delete_group(group_id)
 
     @post("/.search", sync_to_thread=True, status_code=200)
-    def search_all(self, state: State, db_session: Session, data: dict[str, Any]) -> Response[Any]:
+    def search_all(
+        self, state: State, db_session: NamedDependency[Session], data: dict[str, Any]
+    ) -> Response[Any]:
         search = SearchRequest[User | Group].model_validate(  # type: ignore[type-arg]
             data, scim_ctx=Context.SEARCH_REQUEST
         )

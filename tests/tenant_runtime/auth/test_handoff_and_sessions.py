@@ -215,3 +215,18 @@ def test_a_session_cookie_of_another_tenant_is_refused(
     with capture_logs() as logs:
         response = other_portal.get("/auth/me")
     assert (response.status_code, _refusal(logs)["event"]) == (401, "session.other_tenant_cookie")
+
+
+def test_abandoned_sessions_are_removed_when_others_open(
+    portal: TestClient[Litestar], control_plane: ControlPlaneKeys, engine: Engine
+) -> None:
+    _enter(portal, control_plane.ticket(email="gone@example.com"))
+    with Session(engine) as session, session.begin():
+        session.execute(update(AuthSession).values(last_seen_at=utcnow() - timedelta(hours=2)))
+    portal.cookies.clear()
+    _enter(portal, control_plane.ticket(email="here@example.com"))
+    with Session(engine) as session:
+        owners = session.scalars(
+            select(User.email).join(AuthSession, AuthSession.user_id == User.id)
+        ).all()
+    assert owners == ["here@example.com"]

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from litestar import Litestar
@@ -262,3 +263,17 @@ def test_logout_after_sso_returns_to_the_login_page(
     oidc_login(portal, portal_url, dex, email=ALICE.email)
     response = portal.post("/auth/logout", follow_redirects=False)
     assert response.headers["location"] == "/auth/login"
+
+
+@pytest.mark.usefixtures("sso_on")
+def test_a_login_the_provider_refused_is_explained(portal: TestClient[Litestar]) -> None:
+    start = portal.get("/auth/sso/start", follow_redirects=False)
+    state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+    with capture_logs() as logs:
+        response = portal.get(
+            "/auth/oidc/callback",
+            params={"state": state, "error": "access_denied"},
+            follow_redirects=False,
+        )
+    assert (response.status_code, _refusal(logs)["error"]) == (403, "access_denied")
+    assert "access_denied" in response.text

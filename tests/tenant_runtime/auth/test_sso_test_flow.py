@@ -35,7 +35,7 @@ from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.migrate import migrate
 from tests.control_plane.factories import make_tenant
 from tests.support.dex import DexServer
-from tests.tenant_runtime.auth.conftest import ControlPlaneKeys, oidc_section
+from tests.tenant_runtime.auth.conftest import CLIENT_SECRET, ControlPlaneKeys, oidc_section
 from tests.tenant_runtime.auth.oidc_flow import dex_round_trip
 
 pytestmark = [pytest.mark.sso, pytest.mark.integration]
@@ -75,12 +75,21 @@ def tenant(sessions: sessionmaker[Session]) -> Tenant:
 
 
 @pytest.fixture
+def draft_client_secret() -> str:
+    return CLIENT_SECRET
+
+
+@pytest.fixture
 def reported(
-    monkeypatch: pytest.MonkeyPatch, control_plane: ControlPlaneKeys, dex: DexServer
+    monkeypatch: pytest.MonkeyPatch,
+    control_plane: ControlPlaneKeys,
+    dex: DexServer,
+    draft_client_secret: str,
 ) -> list[dict[str, Any]]:
     """What the console hears; the draft it serves is an OIDC setup against Dex."""
     results: list[dict[str, Any]] = []
     draft = oidc_section(dex, version=2)
+    draft["oidc"]["client_secret"] = draft_client_secret
     for live_only in ("scim_token_sha256", "draft"):
         draft.pop(live_only)
     sections = {
@@ -197,3 +206,16 @@ def test_a_test_signs_nobody_in(
         users = session.scalar(select(func.count()).select_from(User))
     engine.dispose()
     assert (users, linked_portal.get("/auth/me").status_code) == (0, 401)
+
+
+@pytest.mark.parametrize("draft_client_secret", ["not-the-secret"])
+def test_a_failing_draft_is_reported_with_its_reason(
+    linked_portal: TestClient[Litestar],
+    control_plane: ControlPlaneKeys,
+    tenant: Tenant,
+    reported: list[dict[str, Any]],
+) -> None:
+    _run_test_connection(linked_portal, control_plane, tenant)
+    assert [(r["ok"], r["error"]) for r in reported] == [
+        (False, "Your identity provider refused to complete the sign-in; try again.")
+    ]
