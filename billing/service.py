@@ -262,11 +262,20 @@ def change_plan(
     apply_subscription(session, settings, account, subscription, actor=actor)
 
 
+def accounts_with_subscriptions(session: Session) -> list[UUID]:
+    return list(
+        session.scalars(
+            select(BillingAccount.id).where(BillingAccount.subscription_id.is_not(None))
+        )
+    )
+
+
 def sync_from_stripe(
-    session: Session, settings: Settings, gateway: StripeGateway, account: BillingAccount
+    session: Session, settings: Settings, gateway: StripeGateway, account_id: UUID
 ) -> None:
-    """Re-read the account's subscription (the nightly repair for missed webhooks)."""
-    if account.subscription_id:
+    """Re-read one account's subscription (the periodic repair for missed webhooks)."""
+    account = session.get(BillingAccount, account_id, with_for_update=True)
+    if account is not None and account.subscription_id:
         apply_subscription(
             session, settings, account, gateway.retrieve_subscription(account.subscription_id)
         )

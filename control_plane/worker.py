@@ -63,6 +63,10 @@ def build_celery(settings: Settings) -> Celery:
                 "task": "backlot.billing.tick",
                 "schedule": settings.billing_interval_seconds,
             },
+            "billing-reconcile": {
+                "task": "backlot.billing.reconcile_accounts",
+                "schedule": settings.billing_reconcile_interval_seconds,
+            },
         },
         beat_schedule_filename=str(settings.resolved_data_dir / "beat-schedule"),
         imports=("control_plane.worker", "billing.tasks"),

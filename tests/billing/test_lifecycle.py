@@ -373,3 +373,38 @@ def test_a_canceled_portal_is_deprovisioned_after_the_retention_period(
     assert canceled.account.retention_ends_at is not None
     dunning.enforce(db_session, canceled.account.retention_ends_at)
     assert canceled.tenant.state == TenantState.DELETING
+
+
+# Repair
+
+
+def test_an_event_about_a_subscription_stripe_no_longer_knows_is_parked(
+    active: PaidSignup,
+    client: TestClient[Any],
+    db_session: Session,
+    stripe_settings: Settings,
+    gateway: StripeGateway,
+) -> None:
+    active.account.subscription_id = None
+    body = event(
+        "customer.subscription.updated",
+        {"id": "sub_gone", "object": "subscription", "customer": active.account.customer_id},
+    )
+    assert deliver(client, db_session, stripe_settings, gateway, body) == "parked"
+
+
+def test_a_missed_webhook_is_repaired_by_the_periodic_reconcile(
+    active: PaidSignup, db_session: Session, stripe_settings: Settings, gateway: StripeGateway
+) -> None:
+    account = active.account
+    assert account.subscription_id is not None
+    assert account.subscription_item_id is not None
+    gateway.change_subscription(
+        account.subscription_id,
+        item_id=account.subscription_item_id,
+        plan=PLANS["team"],
+        quantity=12,
+        idempotency_key="changed-in-the-dashboard",
+    )
+    service.sync_from_stripe(db_session, stripe_settings, gateway, account.id)
+    assert account.quantity == 12
