@@ -168,6 +168,16 @@ def handle(session: Session, settings: Settings, gateway: StripeGateway, event_i
     if row.type not in HANDLED_TYPES:
         row.state, row.handled_at = "handled", current
         return "not-handled-type"
+    return _apply(session, settings, gateway, row, current)
+
+
+def _apply(
+    session: Session,
+    settings: Settings,
+    gateway: StripeGateway,
+    row: StripeEvent,
+    current: dt.datetime,
+) -> str:
     obj: dict[str, Any] = (row.payload.get("data") or {}).get("object") or {}
     account = _account_for(session, row, obj)
     if account is None:
@@ -181,10 +191,15 @@ def handle(session: Session, settings: Settings, gateway: StripeGateway, event_i
     if account.subscription_id not in (None, subscription_id):
         # An event about an older subscription of this customer: the current one rules.
         subscription_id = account.subscription_id
-    payment_message = None
-    if row.type == "invoice.payment_failed":
-        payment_message = _decline_message(gateway, obj)
-    subscription = gateway.retrieve_subscription(subscription_id)
+    try:
+        payment_message = (
+            _decline_message(gateway, obj) if row.type == "invoice.payment_failed" else None
+        )
+        subscription = gateway.retrieve_subscription(subscription_id)
+    except stripe.InvalidRequestError as exc:
+        # Stripe refuses (the object is gone, or the key lost access): retrying now changes
+        # nothing, so the event waits and is tried again later instead of failing the task.
+        return _park(settings, row, current, f"Stripe refused the re-fetch: {exc.code or 'error'}")
     service.apply_subscription(
         session,
         settings,
@@ -201,12 +216,22 @@ def handle(session: Session, settings: Settings, gateway: StripeGateway, event_i
     return "handled"
 
 
+# A received event still unhandled after this long lost its message or its worker.
+STUCK_AFTER = dt.timedelta(minutes=10)
+
+
 def due_for_retry(session: Session, current: dt.datetime, limit: int = 100) -> list[str]:
-    """Parked events whose retry time came, queued again through the outbox."""
+    """Parked events whose retry time came, and events stuck unhandled, queued again."""
     rows = session.scalars(
         select(StripeEvent)
-        .where(StripeEvent.state == "parked", StripeEvent.next_attempt_at <= current)
-        .order_by(StripeEvent.next_attempt_at)
+        .where(
+            ((StripeEvent.state == "parked") & (StripeEvent.next_attempt_at <= current))
+            | (
+                (StripeEvent.state == "received")
+                & (StripeEvent.created_at <= current - STUCK_AFTER)
+            )
+        )
+        .order_by(StripeEvent.created_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()

@@ -22,7 +22,7 @@ from billing.catalog import PLANS, Plan
 from billing.gateway import BillingNotConfigured, BillingUnavailable, StripeGateway
 from billing.models import BillingAccount
 from control_plane.core.database import unit_of_work
-from control_plane.core.errors import DomainError
+from control_plane.core.errors import ValidationFailed
 from control_plane.core.web import (
     DbSession,
     plane,
@@ -259,14 +259,31 @@ class BillingConsoleController(Controller):
         db_session: DbSession,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect:
-        _, membership, _, account = _context(request, db_session)
+        organization, membership, tenant, account = _context(request, db_session)
         _require_admin(membership)
-        if account is None:
-            raise (
-                BillingNotConfigured
-                if not plane(state).settings.billing_enabled
-                else (DomainError("A free portal changes plan through a new checkout; contact us."))
-            )
+        settings = plane(state).settings
+        if not settings.billing_enabled:
+            raise BillingNotConfigured
+        wanted = PLANS.get(data.get("plan", ""))
+        if account is None or account.subscription_id is None:
+            # No subscription yet (a free portal): the first payment goes through Checkout.
+            if wanted is None or not wanted.paid:
+                raise ValidationFailed({"plan": "Choose the Team or Enterprise plan."})
+            account = service.open_upgrade(db_session, organization, tenant, wanted)
+            user = db_session.get(User, session_user_id(request))
+            try:
+                checkout = service.start_checkout(
+                    db_session,
+                    settings,
+                    _gateway(state),
+                    account,
+                    organization=organization,
+                    email=user.email if user else "",
+                    return_path="/console/billing",
+                )
+            except stripe.StripeError as exc:
+                raise _stripe_call_failed(exc) from exc
+            return Redirect(path=checkout.url, status_code=303)
         try:
             service.change_plan(
                 db_session,

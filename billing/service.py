@@ -62,6 +62,21 @@ def open_account(
     return account
 
 
+def open_upgrade(
+    session: Session, organization: Organization, tenant: Tenant, plan: Plan
+) -> BillingAccount:
+    """The account of a free portal moving to a paid plan; it keeps running meanwhile."""
+    account = account_of_tenant(session, tenant.id)
+    if account is None:
+        account = BillingAccount(
+            organization_id=organization.id, tenant_id=tenant.id, plan=plan.key, status="none"
+        )
+        session.add(account)
+    account.plan = plan.key
+    session.flush()
+    return account
+
+
 def start_checkout(
     session: Session,
     settings: Settings,
@@ -70,6 +85,7 @@ def start_checkout(
     *,
     organization: Organization,
     email: str,
+    return_path: str = "/console/progress",
 ) -> CheckoutSession:
     """Create (or reuse) the Stripe customer and open a Checkout session for the plan."""
     plan = PLANS[account.plan]
@@ -84,8 +100,8 @@ def start_checkout(
         organization_id=str(organization.id),
         plan=plan,
         quantity=plan.included_seats,
-        success_url=f"{base}/console/progress?checkout=complete",
-        cancel_url=f"{base}/console/progress?checkout=canceled",
+        success_url=f"{base}{return_path}?checkout=complete",
+        cancel_url=f"{base}{return_path}?checkout=canceled",
         idempotency_key=f"checkout:{account.id}:{attempt}:{account.updated_at.timestamp():.0f}",
     )
     account.checkout_session_id = checkout.id
@@ -262,11 +278,20 @@ def change_plan(
     apply_subscription(session, settings, account, subscription, actor=actor)
 
 
+def accounts_with_subscriptions(session: Session) -> list[UUID]:
+    return list(
+        session.scalars(
+            select(BillingAccount.id).where(BillingAccount.subscription_id.is_not(None))
+        )
+    )
+
+
 def sync_from_stripe(
-    session: Session, settings: Settings, gateway: StripeGateway, account: BillingAccount
+    session: Session, settings: Settings, gateway: StripeGateway, account_id: UUID
 ) -> None:
-    """Re-read the account's subscription (the nightly repair for missed webhooks)."""
-    if account.subscription_id:
+    """Re-read one account's subscription (the periodic repair for missed webhooks)."""
+    account = session.get(BillingAccount, account_id, with_for_update=True)
+    if account is not None and account.subscription_id:
         apply_subscription(
             session, settings, account, gateway.retrieve_subscription(account.subscription_id)
         )

@@ -21,6 +21,7 @@ from control_plane.worker import current_context
 log = structlog.get_logger(__name__)
 
 TICK_TASK = "backlot.billing.tick"
+RECONCILE_TASK = "backlot.billing.reconcile_accounts"
 
 
 @shared_task(name=inbox.HANDLE_TASK, bind=True, acks_late=True, max_retries=None)
@@ -69,3 +70,24 @@ def run_tick() -> dict[str, int]:
 @shared_task(name=TICK_TASK, ignore_result=True)
 def billing_tick() -> dict[str, int]:
     return run_tick()
+
+
+@shared_task(name=RECONCILE_TASK, ignore_result=True)
+def reconcile_accounts() -> int:
+    """Re-read every subscription from Stripe, so a missed webhook never leaves a state stale."""
+    context = current_context()
+    if not context.settings.billing_enabled:
+        return 0
+    gateway = StripeGateway(context.settings)
+    with unit_of_work(context.sessions) as session:
+        ids = service.accounts_with_subscriptions(session)
+    for account_id in ids:
+        try:
+            with unit_of_work(context.sessions) as session:
+                service.sync_from_stripe(session, context.settings, gateway, account_id)
+        except stripe.StripeError as exc:
+            log.warning(
+                "billing.reconcile_failed", account_id=str(account_id), error=type(exc).__name__
+            )
+    context.relay()
+    return len(ids)

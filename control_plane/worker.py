@@ -69,6 +69,10 @@ def build_celery(settings: Settings) -> Celery:
                 "task": ADVANCE_ROLLOUTS_TASK,
                 "schedule": settings.rollout_tick_seconds,
             },
+            "billing-reconcile": {
+                "task": "backlot.billing.reconcile_accounts",
+                "schedule": settings.billing_reconcile_interval_seconds,
+            },
         },
         beat_schedule_filename=str(settings.resolved_data_dir / "beat-schedule"),
         imports=("control_plane.worker", "billing.tasks"),

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
     billing_event_retry_seconds: float = Field(default=60.0, gt=0)
     billing_event_max_attempts: int = Field(default=50, gt=0)
     billing_interval_seconds: float = Field(default=30.0, gt=0)
+    billing_reconcile_interval_seconds: float = Field(default=24 * 3600, gt=0)
     # Fleet: operators' admin API and rollouts.
     rollout_tick_seconds: float = Field(default=5.0, gt=0)
     operator_oidc_issuer: str = ""

@@ -15,6 +15,7 @@ from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
+from billing import catalog
 from billing import service as billing
 from billing.gateway import StripeGateway
 from control_plane.core.errors import ValidationFailed
@@ -35,6 +36,7 @@ def _form_context(
         "values": values,
         "errors": errors or {},
         "plans": PLANS,
+        "catalog": catalog.PLANS,
         "available_plans": service.available_plans(plane(state).settings.billing_enabled),
     }
 

@@ -127,3 +127,55 @@ def test_the_api_lists_invoices_from_stripe(active: PaidSignup, client: TestClie
     sign_in(client, active.user)
     invoices = client.get("/api/v1/tenant/billing/invoices").json()
     assert [i["status"] for i in invoices] == ["paid"]
+
+
+def test_a_free_portal_upgrades_through_stripe_checkout(
+    mock_settings: Settings, sessions: sessionmaker[Session], db_session: Session
+) -> None:
+    user, _, _ = make_tenant(db_session)
+    db_session.commit()
+    with TestClient(app=create_app(mock_settings, sessions=sessions)) as client:
+        sign_in(client, user)
+        client.get("/console/billing")
+        response = client.post(
+            "/console/billing/plan",
+            data={"plan": "team", "_csrf_token": _csrf(client)},
+            follow_redirects=False,
+        )
+    assert (response.status_code, response.headers["location"].startswith("https://")) == (
+        303,
+        True,
+    )
+
+
+def test_a_free_portal_keeps_running_while_it_upgrades(
+    mock_settings: Settings, sessions: sessionmaker[Session], db_session: Session
+) -> None:
+    from control_plane.tenants import service as tenants  # noqa: PLC0415
+
+    user, _, tenant = make_tenant(db_session)
+    db_session.commit()
+    with TestClient(app=create_app(mock_settings, sessions=sessions)) as client:
+        sign_in(client, user)
+        client.get("/console/billing")
+        client.post(
+            "/console/billing/plan",
+            data={"plan": "team", "_csrf_token": _csrf(client)},
+            follow_redirects=False,
+        )
+    db_session.expire_all()
+    assert (tenants.awaiting_payment(db_session, tenant), tenant.suspended) == (False, False)
+
+
+def test_without_stripe_the_console_says_billing_is_not_configured(
+    client: TestClient[Any],
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    db_session: Session,
+) -> None:
+    user, _, _ = make_tenant(db_session)
+    db_session.commit()
+    with TestClient(app=create_app(settings, sessions=sessions)) as plain:
+        sign_in(plain, user)
+        page = plain.get("/console/billing").text
+    assert "Billing is not configured" in page

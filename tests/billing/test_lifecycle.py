@@ -373,3 +373,65 @@ def test_a_canceled_portal_is_deprovisioned_after_the_retention_period(
     assert canceled.account.retention_ends_at is not None
     dunning.enforce(db_session, canceled.account.retention_ends_at)
     assert canceled.tenant.state == TenantState.DELETING
+
+
+# Repair
+
+
+def test_an_event_about_a_subscription_stripe_no_longer_knows_is_parked(
+    active: PaidSignup,
+    client: TestClient[Any],
+    db_session: Session,
+    stripe_settings: Settings,
+    gateway: StripeGateway,
+) -> None:
+    active.account.subscription_id = None
+    body = event(
+        "customer.subscription.updated",
+        {"id": "sub_gone", "object": "subscription", "customer": active.account.customer_id},
+    )
+    assert deliver(client, db_session, stripe_settings, gateway, body) == "parked"
+
+
+def test_a_missed_webhook_is_repaired_by_the_periodic_reconcile(
+    active: PaidSignup, db_session: Session, stripe_settings: Settings, gateway: StripeGateway
+) -> None:
+    account = active.account
+    assert account.subscription_id is not None
+    assert account.subscription_item_id is not None
+    gateway.change_subscription(
+        account.subscription_id,
+        item_id=account.subscription_item_id,
+        plan=PLANS["team"],
+        quantity=12,
+        idempotency_key="changed-in-the-dashboard",
+    )
+    service.sync_from_stripe(db_session, stripe_settings, gateway, account.id)
+    assert account.quantity == 12
+
+
+def test_a_trial_ending_soon_is_announced_in_the_console(
+    paid_signup: PaidSignup,
+    client: TestClient[Any],
+    db_session: Session,
+    stripe_settings: Settings,
+    gateway: StripeGateway,
+) -> None:
+    assert paid_signup.account.customer_id is not None
+    attach_card(gateway, paid_signup.account.customer_id, "4242424242424242")
+    trial_end = int((dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).timestamp())
+    subscription = gateway.client.v1.subscriptions.create(
+        params={
+            "customer": paid_signup.account.customer_id,
+            "items": [{"plan": PLANS["team"].price_id, "quantity": 5}],
+            "trial_end": trial_end,
+        }
+    ).to_dict()
+    body = event("customer.subscription.trial_will_end", subscription)
+    deliver(client, db_session, stripe_settings, gateway, body)
+    # localstripe never reports "trialing" (it leaves trials "incomplete"); the notice is
+    # what this event is for.
+    ends = dt.datetime.fromtimestamp(trial_end, dt.UTC)
+    assert paid_signup.account.notice == (
+        f"Your trial ends on {ends:%Y-%m-%d}; add a payment method to keep going."
+    )

@@ -146,3 +146,20 @@ def test_when_stripe_cannot_be_reached_nothing_is_created(
     with _client(unreachable, sessions) as client:
         response = signup(client)
     assert (response.status_code, _count(db_session, Organization)) == (503, 0)
+
+
+def test_returning_from_a_canceled_checkout_says_nothing_was_charged(
+    mock_client: TestClient[Any],
+) -> None:
+    signup(mock_client)
+    page = mock_client.get("/console/progress", params={"checkout": "canceled"}).text
+    assert 'id="checkout-canceled"' in page
+
+
+def test_continue_to_payment_opens_a_new_checkout(mock_client: TestClient[Any]) -> None:
+    signup(mock_client)
+    response = mock_client.get("/console/billing/checkout", follow_redirects=False)
+    assert (response.status_code, response.headers["location"].startswith("https://")) == (
+        303,
+        True,
+    )

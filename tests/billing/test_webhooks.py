@@ -177,3 +177,20 @@ def test_a_parked_event_is_given_up_after_the_last_attempt(
     gateway = StripeGateway(settings)
     outcomes = [inbox.handle(db_session, settings, gateway, body["id"]) for _ in range(3)]
     assert outcomes == ["parked", "ignored", "duplicate"]
+
+
+def test_an_event_stuck_unhandled_is_queued_again(
+    client: TestClient[Any], db_session: Session
+) -> None:
+    body = _subscription_event()
+    post_event(client, body)
+    row = db_session.scalars(select(StripeEvent)).one()
+    assert inbox.due_for_retry(db_session, row.created_at + inbox.STUCK_AFTER) == [body["id"]]
+
+
+def test_a_fresh_unhandled_event_is_left_to_its_message(
+    client: TestClient[Any], db_session: Session
+) -> None:
+    post_event(client, _subscription_event())
+    row = db_session.scalars(select(StripeEvent)).one()
+    assert inbox.due_for_retry(db_session, row.created_at) == []

@@ -34,12 +34,15 @@ from tests.integration.conftest import (  # noqa: F401 - fixtures shared with th
     ROOT,
     SECRET_KEY,
     Backlot,
-    broker_url,
     worker_database_url,
     worker_engine,
 )
 
 pytestmark = [pytest.mark.stripe, pytest.mark.integration, pytest.mark.worker]
+
+# A Redis database of its own: the other worker tests flush database 2 and their workers,
+# which may run other code, would take this test's messages from a shared queue.
+BILLING_BROKER_DB = 9
 
 TABLES = (
     "billing_stripe_events",
@@ -61,12 +64,13 @@ def backlot(
     tmp_path: Path,
     worker_engine: Engine,  # noqa: F811
     worker_database_url: str,  # noqa: F811
-    broker_url: str,  # noqa: F811
+    redis_url: str,
     localstripe_url: str,
     catalog_in_localstripe: None,
 ) -> Iterator[Backlot]:
     with worker_engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    broker_url = f"{redis_url}/{BILLING_BROKER_DB}"
     redis.Redis.from_url(broker_url).flushdb()
     values: dict[str, Any] = {
         "env": "test",
