@@ -27,6 +27,7 @@ from control_plane.core.errors import DomainError
 from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
+from control_plane.fleet import metrics as fleet_metrics
 from control_plane.fleet.routes import AdminController
 from control_plane.health import HealthController
 from control_plane.identity.routes import LoginController
@@ -85,6 +86,7 @@ def create_app(
         sessions=sessions or build_session_factory(engine),
         celery=build_celery(settings),
     )
+    fleet_metrics.collector.configure(state.sessions, settings.metrics_webhook_inbox)
     database = SQLAlchemySyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
