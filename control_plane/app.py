@@ -28,6 +28,7 @@ from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
 from control_plane.fleet import metrics as fleet_metrics
+from control_plane.fleet.login import OperatorLoginController
 from control_plane.fleet.routes import AdminController
 from control_plane.health import HealthController
 from control_plane.identity.routes import LoginController
@@ -102,6 +103,7 @@ def create_app(
             ConsoleController,
             TenantApiController,
             AdminController,
+            OperatorLoginController,
             PrometheusController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
