@@ -33,6 +33,7 @@ from control_plane.fleet.routes import AdminController
 from control_plane.health import HealthController
 from control_plane.identity.routes import LoginController
 from control_plane.models import import_all
+from control_plane.runtime_link.routes import RuntimeLinkController
 from control_plane.signup.routes import SignupController
 from control_plane.tenants.routes import ConsoleController, TenantApiController
 from control_plane.worker import build_celery
@@ -102,6 +103,7 @@ def create_app(
             LoginController,
             ConsoleController,
             TenantApiController,
+            RuntimeLinkController,
             AdminController,
             OperatorLoginController,
             PrometheusController,

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     local_runtime_python: str = sys.executable
     runtime_start_timeout_seconds: float = Field(default=30.0, gt=0)
     runtime_startup_delay_seconds: float = Field(default=0.0, ge=0)
+    # Where runtimes reach the control plane's internal API; empty means the public URL.
+    # In a cluster this is usually the in-cluster Service, e.g. http://backlot-api.backlot:8000.
+    runtime_control_plane_url: str = ""
 
     # The kubernetes driver (production). Names and addresses as the cluster sees them.
     kube_config: str = ""
@@ -116,6 +119,10 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def resolved_runtime_control_plane_url(self) -> str:
+        return (self.runtime_control_plane_url or self.resolved_public_url).rstrip("/")
 
     @property
     def cookies_secure(self) -> bool:

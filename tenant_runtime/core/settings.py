@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +30,44 @@ class RuntimeSettings(BaseSettings):
     # Lets tests and operators exercise a slow boot (e.g. a worker killed mid-provisioning)
     # without a slow machine: `serve` waits this long before it starts accepting.
     startup_delay_seconds: float = Field(default=0.0, ge=0.0)
+
+    # --- Catalog and access ---
+    # Static service tokens (like Backstage's external access tokens): a JSON list of
+    # {"token_sha256": <hex>} or {"token": <str>} with "subject" and an optional "role".
+    service_tokens: SecretStr = SecretStr("[]")
+    # Hosts `url:` locations may be read from (`host` or `host:port`; `*.domain` for subdomains).
+    catalog_url_allow_hosts: list[str] = Field(default_factory=list)
+    # Directories `file:` locations must lie inside; none means `file:` locations are refused.
+    catalog_file_roots: list[Path] = Field(default_factory=list)
+    # How often every registered location is read again; 0 turns the periodic refresh off.
+    catalog_refresh_interval_seconds: float = Field(default=300.0, ge=0.0)
+    # What happens to an entity no location emits any more (Backstage's `orphanStrategy`).
+    catalog_orphan_strategy: Literal["delete", "keep"] = "delete"
+    # Refuse to register or delete locations (Backstage's `catalog.readonly`).
+    catalog_readonly: bool = False
+    catalog_url_read_timeout_seconds: float = Field(default=10.0, gt=0.0)
+
+    # The uplink to the control plane. Empty URL: the runtime runs standalone (no SSO,
+    # no usage reports), which is how it runs in its own tests.
+    control_plane_url: str = ""
+    control_plane_token: SecretStr = SecretStr("")
+    config_refresh_seconds: float = Field(default=10.0, gt=0)
+
+    # --- Authentication ---
+    # Where users reach this portal; the OIDC callback, the SAML ACS and entity id and the
+    # session cookie's `Secure` flag follow from it. Empty: http://<host>:<port>.
+    public_url: str = ""
+    # A session ends after this long without a request, and after the absolute limit anyway.
+    session_idle_timeout_seconds: int = Field(default=1800, gt=0)
+    session_absolute_timeout_seconds: int = Field(default=43200, gt=0)
+    # Clock skew tolerated when checking token lifetimes (ID tokens, handoff tickets).
+    auth_clock_skew_seconds: int = Field(default=30, ge=0)
+    # How long the runtime waits for an identity provider or the control plane's keys.
+    auth_http_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def portal_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def lock_path(self) -> Path:

@@ -31,6 +31,7 @@ from control_plane.provisioning.drivers.base import (
     RuntimeObservation,
     RuntimeSpec,
 )
+from control_plane.runtime_link.service import runtime_token
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +85,10 @@ class LocalDriver:
                 "BACKLOT_RUNTIME_STARTUP_DELAY_SECONDS": str(
                     self.settings.runtime_startup_delay_seconds
                 ),
+                "BACKLOT_RUNTIME_CONTROL_PLANE_URL": (
+                    self.settings.resolved_runtime_control_plane_url
+                ),
+                "BACKLOT_RUNTIME_CONTROL_PLANE_TOKEN": runtime_token(self.settings, spec.tenant_id),
             }
         )
         if port is not None:

@@ -137,3 +137,22 @@ def test_stored_names_are_reused_not_derived_again() -> None:
     names = TenantNames.for_tenant(spec)
     assert names.namespace == "tenant-legacy-7"
     assert TenantNames.for_tenant(SPEC).namespace == "t-initech"
+
+
+def test_the_runtime_reaches_the_control_plane_with_its_token_from_the_secret() -> None:
+    objects = manifests.tenant_objects(
+        SPEC, NAMES, CONFIG, {"database-url": "postgresql://x", "control-plane-token": "t0ken"}
+    )
+    by_kind = {m["kind"]: m for m in objects}
+    assert by_kind["Secret"]["stringData"]["control-plane-token"] == "t0ken"
+    assert by_kind["ConfigMap"]["data"]["BACKLOT_RUNTIME_CONTROL_PLANE_URL"] == (
+        CONFIG.control_plane_url
+    )
+    container = by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    token_env = next(
+        e for e in container["env"] if e["name"] == "BACKLOT_RUNTIME_CONTROL_PLANE_TOKEN"
+    )
+    assert token_env["valueFrom"]["secretKeyRef"] == {
+        "name": NAMES.secret,
+        "key": "control-plane-token",
+    }

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers.base import ConditionUpdate, RuntimeSpec
 from control_plane.provisioning.drivers.local import LocalDriver
+from control_plane.runtime_link.service import runtime_token
 
 pytestmark = pytest.mark.embedded
 
@@ -79,3 +81,20 @@ def test_destroy_stops_the_portal_and_purge_removes_its_data(driver: LocalDriver
     driver.purge(SPEC)
     assert not driver.tenant_dir(SPEC).exists()
     assert driver.observe(SPEC).database_ready is False
+
+
+def test_a_local_runtime_gets_its_control_plane_address_and_token(tmp_path: Path) -> None:
+    settings = Settings(env="test", data_dir=tmp_path, secret_key=SecretStr("k" * 32), port=8123)
+    env = LocalDriver(settings)._env(SPEC_FOR_TOKEN)
+    assert (
+        env["BACKLOT_RUNTIME_CONTROL_PLANE_URL"],
+        env["BACKLOT_RUNTIME_CONTROL_PLANE_TOKEN"],
+    ) == (
+        "http://127.0.0.1:8123",
+        runtime_token(settings, SPEC_FOR_TOKEN.tenant_id),
+    )
+
+
+SPEC_FOR_TOKEN = RuntimeSpec(
+    "7d1c8a52-1f4f-4b1e-8a8e-9a3c2b1d0e4f", "acme", "Acme", "0.1.0", "small"
+)

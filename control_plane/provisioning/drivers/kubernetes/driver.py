@@ -39,6 +39,7 @@ from control_plane.provisioning.drivers.kubernetes.manifests import (
     TenantNames,
 )
 from control_plane.provisioning.tenant_databases import TenantDatabases
+from control_plane.runtime_link.service import runtime_token
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +60,7 @@ def cluster_config(settings: Settings) -> ClusterConfig:
     return ClusterConfig(
         image=settings.kube_runtime_image,
         base_domain=settings.base_domain,
-        control_plane_url=settings.resolved_public_url,
+        control_plane_url=settings.resolved_runtime_control_plane_url,
         image_pull_policy=settings.kube_image_pull_policy,
         ingress_class=settings.kube_ingress_class,
         ingress_namespace=settings.kube_ingress_namespace,
@@ -213,7 +214,10 @@ class KubernetesDriver:
             )
         )
 
-        secret_values = {"database-url": database.url}
+        secret_values = {
+            "database-url": database.url,
+            "control-plane-token": runtime_token(self.settings, spec.tenant_id),
+        }
         for manifest in manifests.tenant_objects(spec, names, self.config, secret_values):
             self._apply(manifest)
         self._prune(spec, names)
@@ -287,7 +291,9 @@ class KubernetesDriver:
 
     def _desired(self, spec: RuntimeSpec, names: TenantNames) -> list[Manifest]:
         # The credentials are compared by key only (see drift.object_drifted).
-        return manifests.tenant_objects(spec, names, self.config, {"database-url": ""})
+        return manifests.tenant_objects(
+            spec, names, self.config, {"database-url": "", "control-plane-token": ""}
+        )
 
     def _live(self, spec: RuntimeSpec, names: TenantNames) -> dict[tuple[str, str], dict[str, Any]]:
         """Every object of ours in the tenant's namespace, one LIST per kind we manage."""

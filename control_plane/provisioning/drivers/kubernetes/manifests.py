@@ -256,6 +256,7 @@ def config_map(spec: RuntimeSpec, names: TenantNames, config: ClusterConfig) -> 
             "BACKLOT_RUNTIME_PORT": str(RUNTIME_PORT),
             "BACKLOT_RUNTIME_DATA_DIR": "/var/lib/backlot",
             "BACKLOT_RUNTIME_LOG_FORMAT": "json",
+            "BACKLOT_RUNTIME_CONTROL_PLANE_URL": config.control_plane_url,
         },
     }
 
@@ -280,7 +281,11 @@ def deployment(
         {
             "name": "BACKLOT_RUNTIME_DATABASE_URL",
             "valueFrom": {"secretKeyRef": {"name": names.secret, "key": "database-url"}},
-        }
+        },
+        {
+            "name": "BACKLOT_RUNTIME_CONTROL_PLANE_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": names.secret, "key": "control-plane-token"}},
+        },
     ]
     resources = {
         "requests": {"cpu": tier.cpu_request, "memory": tier.memory_request},
