@@ -57,8 +57,12 @@ helm-build: ## Build the pinned Helm binary for the chart tests (cached; ~80 s c
 dex-build: ## Build the pinned Dex (the OpenID provider of the SSO tests; cached; ~90 s cold)
 	@bash infra/dex/build.sh
 
+.PHONY: promtool-build
+promtool-build: ## Build the pinned promtool that checks the alert rules (cached; several minutes cold)
+	@bash infra/alerts/build-promtool.sh >/dev/null
+
 .PHONY: test
-test: test-deps sync cluster-build helm-build dex-build ## Install what the tests need, start the servers, run the suite
+test: test-deps sync cluster-build helm-build dex-build promtool-build ## Install what the tests need, start the servers, run the suite
 	@python3 -m infra.testenv.services up
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
