@@ -8,6 +8,7 @@ and p95 per query shape; asserts only that the answers were right.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import random
 import statistics
@@ -103,6 +104,12 @@ def _fill(sessions: sessionmaker[Session], count: int) -> None:
         for start in range(0, count, 2000):
             session.execute(insert(Organization), organizations[start : start + 2000])
             session.execute(insert(Tenant), tenants[start : start + 2000])
+
+
+@pytest.fixture(autouse=True)
+def _quiet_http_log() -> None:
+    # One INFO line per request would bury the figures.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def test_fleet_list_latency_with_ten_thousand_tenants(
