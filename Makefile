@@ -65,8 +65,12 @@ dex-build: ## Build the pinned Dex (the OpenID provider of the SSO tests; cached
 stripe-build: ## Build Stripe's official stripe-mock for the billing tests (cached; seconds)
 	@bash infra/stripe/build.sh
 
+.PHONY: promtool-build
+promtool-build: ## Build the pinned promtool that checks the alert rules (cached; several minutes cold)
+	@bash infra/alerts/build-promtool.sh >/dev/null
+
 .PHONY: test
-test: test-deps sync cluster-build helm-build catalog-client dex-build stripe-build ## Install what the tests need, start the servers, run the suite
+test: test-deps sync cluster-build helm-build catalog-client dex-build stripe-build promtool-build ## Install what the tests need, start the servers, run the suite
 	@python3 -m infra.testenv.services up
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 

@@ -28,6 +28,8 @@ from control_plane.core.errors import DomainError
 from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
+from control_plane.fleet import metrics as fleet_metrics
+from control_plane.fleet.login import OperatorLoginController
 from control_plane.fleet.routes import AdminController
 from control_plane.health import HealthController
 from control_plane.identity.routes import (
@@ -95,6 +97,7 @@ def create_app(
         celery=build_celery(settings),
     )
     sso_link.install(settings)
+    fleet_metrics.collector.configure(state.sessions, settings.metrics_webhook_inbox)
     database = SQLAlchemySyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -119,6 +122,7 @@ def create_app(
             BillingConsoleController,
             BillingApiController,
             AdminController,
+            OperatorLoginController,
             PrometheusController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     billing_reconcile_interval_seconds: float = Field(default=24 * 3600, gt=0)
     # Fleet: operators' admin API and rollouts.
     rollout_tick_seconds: float = Field(default=5.0, gt=0)
+    # Where webhooks wait to be handled, for the webhook lag metric:
+    # "table.received_column.handled_column" (e.g. the billing inbox); "" = no such metric.
+    metrics_webhook_inbox: str = ""
     operator_oidc_issuer: str = ""
     operator_oidc_client_id: str = ""
     operator_oidc_client_secret: SecretStr = SecretStr("")

@@ -101,7 +101,7 @@ def start(
 ) -> Rollout:
     """Plan a rollout (which tenant goes in which wave); the first wave moves on the next tick."""
     release = releases.get_release(session, version)
-    waves = [dict(w) for w in (waves or DEFAULT_WAVES)]
+    waves = [dict(w) for w in (DEFAULT_WAVES if waves is None else waves)]
     _check_waves(waves)
     if ready_deadline_seconds <= 0:
         raise ValidationFailed({"ready_deadline_seconds": "ready_deadline_seconds must be > 0"})

@@ -419,6 +419,10 @@ def force_reconcile(session: Session, tenant: Tenant, *, actor: str) -> Operatio
         return retry(session, tenant, actor=actor)
     if tenant.state == TenantState.DELETED and tenant.purged_at is not None:
         raise Conflict("this portal was deleted and purged; there is nothing to reconcile")
+    # One reconcile at a time per tenant: a queued or running one will do.
+    live = live_operation(session, tenant.id)
+    if live is not None:
+        return live
     record_event(
         session,
         tenant,

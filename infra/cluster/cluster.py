@@ -21,6 +21,11 @@ adds it to everything it creates):
 
 - optionally ``nodeSelector: {type: kwok}``, so it could never land on a real node.
 
+kwok runs with the pod stages in ``kwok-stages.yaml``: its own defaults, except that pods of
+``NEVER_READY_IMAGE`` run but never become Ready and pods of ``CRASH_LOOP_IMAGE`` crash-loop,
+so tests can deploy a broken runtime release. When a running kwok has other stages than the
+checkout's, ``ensure_cluster()`` restarts kwok alone; nothing else in the cluster moves.
+
 Without the toleration its pods stay Pending (``0/2 nodes are available: ... untolerated
 taint``). Namespaces are ``privileged`` for PodSecurity unless they carry a
 ``pod-security.kubernetes.io/enforce`` label.
