@@ -77,7 +77,11 @@ class SearchRecord(Base):
     """
 
     __tablename__ = "entity_search"
-    __table_args__ = (Index(None, "key", "value", "entity_uid"), Index(None, "entity_uid"))
+    # The original value rides along in the index so facets are answered from it alone.
+    __table_args__ = (
+        Index(None, "key", "value", "entity_uid", postgresql_include=["original_value"]),
+        Index(None, "entity_uid"),
+    )
 
     id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
     entity_uid: Mapped[str] = mapped_column(

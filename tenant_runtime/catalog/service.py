@@ -248,6 +248,13 @@ class CatalogService:
         term = text.term.strip().lower()
         if text.fields:
             keys = [f.lower() for f in text.fields]
+            columns = [_column_for_order(key) for key in keys]
+            if all(column is not None for column in columns):
+                # Names and kinds live in the entity row: no need to read search rows.
+                return and_(
+                    clause,
+                    or_(*(c.contains(term, autoescape=True) for c in columns if c is not None)),
+                )
             matching = or_(
                 *(
                     column.contains(term, autoescape=True)

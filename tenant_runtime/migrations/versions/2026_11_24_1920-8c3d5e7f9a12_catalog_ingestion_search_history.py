@@ -59,6 +59,7 @@ def upgrade() -> None:
         op.f("ix_entity_search_key_value_entity_uid"),
         "entity_search",
         ["key", "value", "entity_uid"],
+        postgresql_include=["original_value"],
     )
     op.create_index(op.f("ix_entity_search_entity_uid"), "entity_search", ["entity_uid"])
 
