@@ -21,7 +21,7 @@ from infra.testenv import services
 from tests.tenant_runtime.generated_catalog import generate, write_catalog
 from tests.tenant_runtime.live import SERVICE_TOKEN, LiveRuntime, live_runtime
 
-pytestmark = [pytest.mark.bench, pytest.mark.catalog, pytest.mark.integration]
+pytestmark = [pytest.mark.bench, pytest.mark.integration]
 
 SIZES = [int(s) for s in os.environ.get("BACKLOT_BENCH_CATALOG_SIZES", "10000").split(",")]
 ROUNDS = 200
