@@ -30,9 +30,13 @@ class EntityRecord(Base):
     """One catalog entity as registered, keyed by its canonical entity ref."""
 
     __tablename__ = "entities"
-    # (kind, uid) answers "the uids of this kind" from the index alone, without reading
-    # the wide rows that hold the bodies: facets and joins with search rows need just that.
-    __table_args__ = (Index(None, "kind", "namespace", "name"), Index(None, "kind", "uid"))
+    # (kind, entity_ref, uid) answers "the uids of this kind, in ref order" from the index
+    # alone, without reading the wide rows that hold the bodies: filtered pages and facets
+    # need just that.
+    __table_args__ = (
+        Index(None, "kind", "namespace", "name"),
+        Index(None, "kind", "entity_ref", "uid"),
+    )
 
     uid: Mapped[str] = mapped_column(String(36), primary_key=True)
     # Canonical `kind:namespace/name`, lower-cased: the key Backstage looks entities up by.

@@ -28,7 +28,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("search_text", sa.Text(), nullable=True))
         batch.create_index(batch.f("ix_entities_location_key"), ["location_key"])
         batch.create_index(batch.f("ix_entities_parent_ref"), ["parent_ref"])
-        batch.create_index(batch.f("ix_entities_kind_uid"), ["kind", "uid"])
+        batch.create_index(
+            batch.f("ix_entities_kind_entity_ref_uid"), ["kind", "entity_ref", "uid"]
+        )
 
     # Relations remember which entity implied them; existing rows are attributed to their
     # source, which is what the first revision's seeding implied.
@@ -135,7 +137,7 @@ def downgrade() -> None:
         batch.drop_column("origin_ref")
 
     with op.batch_alter_table("entities") as batch:
-        batch.drop_index(batch.f("ix_entities_kind_uid"))
+        batch.drop_index(batch.f("ix_entities_kind_entity_ref_uid"))
         batch.drop_index(batch.f("ix_entities_parent_ref"))
         batch.drop_index(batch.f("ix_entities_location_key"))
         batch.drop_column("search_text")
