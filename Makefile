@@ -74,6 +74,11 @@ test: test-deps sync cluster-build helm-build catalog-client dex-build stripe-bu
 	@python3 -m infra.testenv.services up
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
+.PHONY: bench-catalog
+bench-catalog: sync ## Catalog benchmark on PostgreSQL (10k; BACKLOT_BENCH_CATALOG_SIZES=10000,100000 for 100k)
+	@python3 -m infra.testenv.services up
+	@PYTEST_XDIST_WORKER=$${PYTEST_XDIST_WORKER:-bench} $(UV) run --frozen pytest tests/bench/test_catalog_scale.py -m bench -s -p no:cacheprovider
+
 .PHONY: lint
 lint: sync ## ruff (lint and format) and mypy
 	@$(UV) run --frozen ruff check .

@@ -32,6 +32,7 @@ from tenant_runtime.core.requests import request_context_middleware
 from tenant_runtime.core.schema import head_revisions
 from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.health.routes import HealthController
+from tenant_runtime.portal.catalog_pages import CatalogPagesController
 from tenant_runtime.portal.routes import PortalController
 from tenant_runtime.scim.routes import ScimController
 from tenant_runtime.uplink import Uplink
@@ -97,6 +98,7 @@ def create_app(settings: RuntimeSettings) -> Litestar:
             HealthController,
             PortalController,
             CatalogController,
+            CatalogPagesController,
             RuntimeMetricsController,
             AuthController,
             ScimController,

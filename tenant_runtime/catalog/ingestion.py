@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import structlog
 import yaml
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tenant_runtime.catalog.descriptors import EntityDescriptor, validate_descriptor
@@ -43,6 +43,8 @@ LOCATION_TYPES = ("url", "file")
 MAX_DEPTH = 16
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_MESSAGE_LENGTH = 5000
+ORPHAN_CHUNK = 500
+ANALYZE_AFTER = 1000
 # libyaml's loader where it is built in: ingesting large files is mostly YAML parsing.
 YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -255,19 +257,19 @@ def process_location(
                     continue
                 result.add_error(ref, error.name, str(error))
                 continue
-            for concrete, text in files:
-                for child in _entities_in(result, ref, child_type, concrete, text):
+            for concrete, content in files:
+                for child in _entities_in(result, ref, child_type, concrete, content):
                     if child.ref.kind == "location":
                         queue.append((child, child_type, concrete, depth + 1))
     return result
 
 
 def _entities_in(
-    result: ProcessedLocation, parent_ref: str, type_: str, target: str, text: str
+    result: ProcessedLocation, parent_ref: str, type_: str, target: str, content: str
 ) -> list[EntityDescriptor]:
     source = location_key(type_, target)
     try:
-        documents = list(yaml.load_all(text, Loader=YAML_LOADER))
+        documents = list(yaml.load_all(content, Loader=YAML_LOADER))
     except yaml.YAMLError as error:
         result.add_error(parent_ref, "InputError", f"{source}: not valid YAML: {error}")
         result.failed_sources.add(source)
@@ -352,14 +354,20 @@ def store_location(
                 },
             }
         )
-    owned = session.scalars(
-        select(EntityRecord).where(EntityRecord.location_key == processed.key)
+    # Only refs first: a large location owns many entities and emits nearly all of them.
+    owned_refs = session.scalars(
+        select(EntityRecord.entity_ref).where(EntityRecord.location_key == processed.key)
     ).all()
+    missing = [ref for ref in owned_refs if ref not in processed.entities]
     orphans = [
         record
-        for record in owned
-        if record.entity_ref not in processed.entities
-        and _source_of(record) not in processed.failed_sources
+        for start in range(0, len(missing), ORPHAN_CHUNK)
+        for record in session.scalars(
+            select(EntityRecord).where(
+                EntityRecord.entity_ref.in_(missing[start : start + ORPHAN_CHUNK])
+            )
+        )
+        if _source_of(record) not in processed.failed_sources
     ]
     if orphan_strategy == "delete":
         store.delete(orphans, actor=actor, location_key=processed.key)
@@ -368,6 +376,10 @@ def store_location(
     for ref in processed.entities:
         if ref in errors or ref.startswith("location:"):
             store.set_status(ref, errors.get(ref))
+    if len(descriptors) >= ANALYZE_AFTER and session.get_bind().dialect.name == "postgresql":
+        # Fresh statistics after a bulk load: without them the planner guesses one row per
+        # filter and picks nested loops over thousands (autovacuum would catch up later).
+        session.execute(text("ANALYZE entities, entity_search, relations"))
     if conflicts or errors:
         logger.info(
             "location processed with errors",

@@ -30,7 +30,13 @@ class EntityRecord(Base):
     """One catalog entity as registered, keyed by its canonical entity ref."""
 
     __tablename__ = "entities"
-    __table_args__ = (Index(None, "kind", "namespace", "name"),)
+    # (kind, entity_ref, uid) answers "the uids of this kind, in ref order" from the index
+    # alone, without reading the wide rows that hold the bodies: filtered pages and facets
+    # need just that.
+    __table_args__ = (
+        Index(None, "kind", "namespace", "name"),
+        Index(None, "kind", "entity_ref", "uid"),
+    )
 
     uid: Mapped[str] = mapped_column(String(36), primary_key=True)
     # Canonical `kind:namespace/name`, lower-cased: the key Backstage looks entities up by.
@@ -77,7 +83,11 @@ class SearchRecord(Base):
     """
 
     __tablename__ = "entity_search"
-    __table_args__ = (Index(None, "key", "value", "entity_uid"), Index(None, "entity_uid"))
+    # The original value rides along in the index so facets are answered from it alone.
+    __table_args__ = (
+        Index(None, "key", "value", "entity_uid", postgresql_include=["original_value"]),
+        Index(None, "entity_uid"),
+    )
 
     id: Mapped[int] = mapped_column(ROW_ID, primary_key=True, autoincrement=True)
     entity_uid: Mapped[str] = mapped_column(

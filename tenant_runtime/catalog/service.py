@@ -142,7 +142,9 @@ class CatalogService:
         offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Entities in Backstage shape; by canonical ref unless ordered by fields."""
-        query = select(EntityRecord).where(predicate_clause(predicate))
+        # The page's uids first, then their rows: the first query can then be answered
+        # from indexes alone, without reading the wide rows of entities it skips.
+        query = select(EntityRecord.uid).where(predicate_clause(predicate))
         for item in order:
             expression = sort_expression(item.field)
             query = query.order_by(
@@ -151,7 +153,17 @@ class CatalogService:
                 else expression.desc().nulls_last()
             )
         query = query.order_by(EntityRecord.uid if order else EntityRecord.entity_ref)
-        records = self.session.scalars(query.offset(offset).limit(limit)).all()
+        uids = list(self.session.scalars(query.offset(offset).limit(limit)))
+        by_uid = {
+            record.uid: record
+            for start in range(0, len(uids), RELATIONS_CHUNK)
+            for record in self.session.scalars(
+                select(EntityRecord).where(
+                    EntityRecord.uid.in_(uids[start : start + RELATIONS_CHUNK])
+                )
+            )
+        }
+        records = [by_uid[uid] for uid in uids if uid in by_uid]
         return [project(entity, fields) for entity in self.serve(records)]
 
     def iter_entities(
@@ -248,6 +260,13 @@ class CatalogService:
         term = text.term.strip().lower()
         if text.fields:
             keys = [f.lower() for f in text.fields]
+            columns = [_column_for_order(key) for key in keys]
+            if all(column is not None for column in columns):
+                # Names and kinds live in the entity row: no need to read search rows.
+                return and_(
+                    clause,
+                    or_(*(c.contains(term, autoescape=True) for c in columns if c is not None)),
+                )
             matching = or_(
                 *(
                     column.contains(term, autoescape=True)

@@ -12,11 +12,12 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
+from tenant_runtime.catalog.bulk import insert_rows
 from tenant_runtime.catalog.descriptors import EntityDescriptor
 from tenant_runtime.catalog.history import body_diff
 from tenant_runtime.catalog.models import (
@@ -30,6 +31,10 @@ from tenant_runtime.catalog.relations import relations_of
 from tenant_runtime.catalog.search import full_text, search_rows
 
 CHUNK_SIZE = 500
+ENTITIES = cast(Table, EntityRecord.__table__)
+SEARCH = cast(Table, SearchRecord.__table__)
+RELATIONS = cast(Table, RelationRecord.__table__)
+HISTORY = cast(Table, HistoryRecord.__table__)
 
 
 @dataclass(frozen=True)
@@ -142,11 +147,9 @@ class CatalogStore:
             history.append(_history(ref, record.uid, "updated", actor, location_key, now, diff))
         if replaced:
             self._forget_derived(replaced)
-        if new_rows:
-            self.session.execute(insert(EntityRecord), new_rows)
+        insert_rows(self.session, ENTITIES, new_rows)
         self._write_derived(written)
-        if history:
-            self.session.execute(insert(HistoryRecord), history)
+        insert_rows(self.session, HISTORY, history)
         return conflicts
 
     def _forget_derived(self, records: Iterable[EntityRecord]) -> None:
@@ -176,16 +179,15 @@ class CatalogStore:
             relations.update(
                 (origin, str(r.source), r.type, str(r.target)) for r in relations_of(descriptor)
             )
-        if search:
-            self.session.execute(insert(SearchRecord), search)
-        if relations:
-            self.session.execute(
-                insert(RelationRecord),
-                [
-                    {"origin_ref": o, "source_ref": s, "type": t, "target_ref": g}
-                    for o, s, t, g in sorted(relations)
-                ],
-            )
+        insert_rows(self.session, SEARCH, search)
+        insert_rows(
+            self.session,
+            RELATIONS,
+            [
+                {"origin_ref": o, "source_ref": s, "type": t, "target_ref": g}
+                for o, s, t, g in sorted(relations)
+            ],
+        )
 
     def delete(
         self, records: Sequence[EntityRecord], *, actor: str | None, location_key: str | None
@@ -197,8 +199,9 @@ class CatalogStore:
         for start in range(0, len(records), CHUNK_SIZE):
             chunk = records[start : start + CHUNK_SIZE]
             self._forget_derived(chunk)
-            self.session.execute(
-                insert(HistoryRecord),
+            insert_rows(
+                self.session,
+                HISTORY,
                 [
                     _history(
                         r.entity_ref,

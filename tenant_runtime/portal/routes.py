@@ -12,6 +12,8 @@ from litestar.response import Template
 from tenant_runtime.catalog.routes import provide_catalog_service
 from tenant_runtime.catalog.service import CatalogService
 
+HOME_ENTITY_LIMIT = 100
+
 
 class PortalController(Controller):
     include_in_schema = False
@@ -19,7 +21,8 @@ class PortalController(Controller):
 
     @get("/", sync_to_thread=True)
     def home(self, state: State, catalog_service: NamedDependency[CatalogService]) -> Template:
-        entities = catalog_service.list_entities()
+        # A glance, not the catalog: a large catalog is browsed page by page at /catalog.
+        entities = catalog_service.list_entities(limit=HOME_ENTITY_LIMIT)
         return Template(
             template_name="portal/home.html",
             context={

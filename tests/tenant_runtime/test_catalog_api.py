@@ -180,3 +180,48 @@ def test_errors_outside_the_catalog_keep_litestars_shape(client: TestClient[Lite
 
     assert response.status_code == 404
     assert response.json() == {"status_code": 404, "detail": "Not Found"}
+
+
+def test_a_limited_page_links_to_the_next_with_an_after_cursor(
+    client: TestClient[Litestar], seed_refs: list[str]
+) -> None:
+    first = client.get(ENTITIES, params={"limit": 5})
+    link = first.headers["link"]
+    after = link.split("after=", 1)[1].split(">", 1)[0]
+
+    second = client.get(ENTITIES, params={"after": after})
+
+    assert link.endswith('; rel="next"')
+    assert refs_of(first.json()) + refs_of(second.json()) == seed_refs
+
+
+def test_predicate_queries_support_not_and_prefix(client: TestClient[Litestar]) -> None:
+    query = {"$all": [{"metadata.name": {"$hasPrefix": "orders"}}, {"$not": {"kind": "api"}}]}
+
+    response = client.post(f"{ENTITIES}/by-query", json={"query": query, "limit": 10})
+
+    assert sorted(refs_of(response.json()["items"])) == [
+        "component:default/orders-service",
+        "resource:default/orders-db",
+    ]
+
+
+def test_facets_on_a_relation_count_its_targets(client: TestClient[Litestar]) -> None:
+    response = client.get("/api/catalog/entity-facets", params={"facet": "relations.ownedBy"})
+
+    assert response.json() == {
+        "facets": {"relations.ownedBy": [{"value": "group:default/platform-team", "count": 5}]}
+    }
+
+
+def test_an_unknown_query_operator_is_an_input_error(client: TestClient[Litestar]) -> None:
+    response = client.post(f"{ENTITIES}/by-query", json={"query": {"$nope": []}})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "unknown query operator '$nope'"
+
+
+def test_a_bracket_in_fields_is_an_input_error(client: TestClient[Litestar]) -> None:
+    response = client.get(ENTITIES, params={"fields": "metadata.tags[0]"})
+
+    assert response.status_code == 400
