@@ -21,14 +21,23 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_plane.core.database import build_engine, build_session_factory
+from control_plane.core.database import build_engine, build_session_factory, unit_of_work
 from control_plane.core.errors import DomainError
 from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
 from control_plane.health import HealthController
 from control_plane.identity.routes import LoginController
+from control_plane.marketplace import entitlements as marketplace_entitlements
+from control_plane.marketplace.routes import (
+    InterimJwksController,
+    OperatorPluginController,
+    PluginConsoleController,
+    TenantPluginApiController,
+)
+from control_plane.marketplace.seed import seed as seed_marketplace
 from control_plane.models import import_all
+from control_plane.runtime_link import service as runtime_link
 from control_plane.runtime_link.routes import RuntimeLinkController
 from control_plane.signup.routes import SignupController
 from control_plane.tenants.routes import ConsoleController, TenantApiController
@@ -84,6 +93,12 @@ def create_app(
         sessions=sessions or build_session_factory(engine),
         celery=build_celery(settings),
     )
+    runtime_link.CONFIG_SECTIONS["plugins"] = marketplace_entitlements.plugins_section(settings)
+
+    def seed_plugins() -> None:
+        with unit_of_work(state.sessions) as session:
+            seed_marketplace(session)
+
     database = SQLAlchemySyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -99,6 +114,10 @@ def create_app(
             ConsoleController,
             TenantApiController,
             RuntimeLinkController,
+            TenantPluginApiController,
+            PluginConsoleController,
+            OperatorPluginController,
+            InterimJwksController,
             PrometheusController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
@@ -133,4 +152,5 @@ def create_app(
             HTTPException: _http_error,
         },
         state=State({"plane": state}),
+        on_startup=[seed_plugins],
     )

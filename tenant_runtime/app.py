@@ -23,6 +23,9 @@ from tenant_runtime.core.requests import request_context_middleware
 from tenant_runtime.core.schema import head_revisions
 from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.health.routes import HealthController
+from tenant_runtime.plugins import host as plugin_hosting
+from tenant_runtime.plugins.host import PluginHost
+from tenant_runtime.plugins.routes import plugin_apis, plugin_pages
 from tenant_runtime.portal.routes import PortalController
 from tenant_runtime.uplink import Uplink
 
@@ -69,6 +72,10 @@ def create_app(settings: RuntimeSettings) -> Litestar:
     )
 
     uplink = Uplink(settings)
+    session_factory = create_session_factory(engine)
+    plugin_host = PluginHost(settings, session_factory, discovery=lambda: uplink.document)
+    plugin_hosting.install(plugin_host)
+    uplink.subscribe("plugins", plugin_host.on_section)
 
     def dispose_engine() -> None:
         engine.dispose()
@@ -79,22 +86,25 @@ def create_app(settings: RuntimeSettings) -> Litestar:
             PortalController,
             CatalogController,
             RuntimeMetricsController,
+            plugin_pages,
+            plugin_apis,
         ],
         state=State(
             {
                 "settings": settings,
                 "engine": engine,
-                "session_factory": create_session_factory(engine),
+                "session_factory": session_factory,
                 "schema_heads": head_revisions(),
                 "uplink": uplink,
+                "plugin_host": plugin_host,
             }
         ),
         dependencies={"db_session": Provide(provide_db_session)},
         middleware=[request_context_middleware, metrics.middleware],
         exception_handlers={Exception: handle_error},
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
-        on_startup=[uplink.start],
-        on_shutdown=[uplink.stop, dispose_engine],
+        on_startup=[uplink.start, plugin_host.start],
+        on_shutdown=[plugin_host.stop, uplink.stop, dispose_engine],
         # Logging is configured once per process by the CLI, with the tenant id on each line.
         logging_config=None,
         openapi_config=None,

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     outbox_relay_interval_seconds: float = Field(default=2.0, gt=0)
     broker_check_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # Marketplace. Entitlement tokens live this long; a runtime gets a new one at half-life.
+    entitlement_token_lifetime_seconds: int = Field(default=3600, ge=60)
+    # The bearer token of the operator plugin API (/admin/v1/plugins); empty refuses everyone.
+    marketplace_operator_token: SecretStr = SecretStr("")
+
     session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
