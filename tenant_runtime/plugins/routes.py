@@ -120,7 +120,8 @@ async def _dispatch(scope: Scope, receive: Receive, send: Send, prefix: str) -> 
     root = str(scope.get("root_path", "")) + f"{prefix}/{plugin_id}"
     full = root + ("/api/" if api else "/") + tail
     # Only the ASGI keys pass: the portal app's routing state must not leak into the plugin's.
-    child: dict[str, Any] = {key: scope[key] for key in ASGI_SCOPE_KEYS if key in scope}
+    parent: dict[str, Any] = dict(scope)
+    child = {key: parent[key] for key in ASGI_SCOPE_KEYS if key in parent}
     child.update(path=full, raw_path=full.encode(), root_path=root, state={})
     await app(child, receive, send)  # type: ignore[arg-type]
 
