@@ -53,8 +53,12 @@ cluster-down: ## Stop the test cluster (its certificates and data are kept)
 helm-build: ## Build the pinned Helm binary for the chart tests (cached; ~80 s cold)
 	@bash infra/deploy/build-helm.sh
 
+.PHONY: dex-build
+dex-build: ## Build the pinned Dex (the OpenID provider of the SSO tests; cached; ~90 s cold)
+	@bash infra/dex/build.sh
+
 .PHONY: test
-test: test-deps sync cluster-build helm-build ## Install what the tests need, start the servers, run the suite
+test: test-deps sync cluster-build helm-build dex-build ## Install what the tests need, start the servers, run the suite
 	@python3 -m infra.testenv.services up
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 

@@ -27,10 +27,11 @@ from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
 from control_plane.health import HealthController
-from control_plane.identity.routes import LoginController
+from control_plane.identity.routes import JwksController, LoginController, PortalController
+from control_plane.identity.sso import link as sso_link
+from control_plane.identity.sso.routes import SsoApiController, SsoConsoleController
 from control_plane.marketplace import entitlements as marketplace_entitlements
 from control_plane.marketplace.routes import (
-    InterimJwksController,
     OperatorPluginController,
     PluginConsoleController,
     TenantPluginApiController,
@@ -93,6 +94,7 @@ def create_app(
         sessions=sessions or build_session_factory(engine),
         celery=build_celery(settings),
     )
+    sso_link.install(settings)
     runtime_link.CONFIG_SECTIONS["plugins"] = marketplace_entitlements.plugins_section(settings)
 
     def seed_plugins() -> None:
@@ -114,10 +116,13 @@ def create_app(
             ConsoleController,
             TenantApiController,
             RuntimeLinkController,
+            JwksController,
+            PortalController,
+            SsoConsoleController,
+            SsoApiController,
             TenantPluginApiController,
             PluginConsoleController,
             OperatorPluginController,
-            InterimJwksController,
             PrometheusController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],

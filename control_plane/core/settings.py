@@ -73,6 +73,24 @@ class Settings(BaseSettings):
     marketplace_operator_token: SecretStr = SecretStr("")
 
     session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
+
+    # Identity and SSO.
+    # Earlier values of BACKLOT_SECRET_KEY (JSON list): secrets encrypted under them still
+    # decrypt after a rotation of the secret key.
+    old_secret_keys: list[SecretStr] = Field(default_factory=list)
+    # How long a retired signing key stays in the JWKS, so tokens it signed still verify.
+    signing_key_retention_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    handoff_ticket_seconds: int = Field(default=60, gt=0, le=300)
+    # Outgoing mail: smtp://user:password@host:587 (STARTTLS) or smtps://...:465. Empty: mail
+    # is written as .eml files under <data dir>/mail (the embedded default).
+    smtp_url: SecretStr = SecretStr("")
+    mail_from: str = "Backlot <no-reply@backlot.localhost>"
+    email_verification_seconds: int = Field(default=48 * 3600, gt=0)
+    password_reset_seconds: int = Field(default=3600, gt=0)
+    login_max_failures: int = Field(default=5, gt=0)
+    login_lockout_seconds: int = Field(default=15 * 60, gt=0)
+    # Seconds to wait for an identity provider's discovery document or metadata.
+    sso_fetch_timeout_seconds: float = Field(default=5.0, gt=0)
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
 
@@ -142,6 +160,16 @@ class Settings(BaseSettings):
             key_file.touch(mode=0o600)
             key_file.write_text(secrets.token_hex(16))
         return key_file.read_text().strip().encode()[:32]
+
+    @property
+    def encryption_secret(self) -> bytes:
+        """Key material for encryption at rest: the whole secret key, not the cookie's 32 bytes."""
+        configured = self.secret_key.get_secret_value()
+        return configured.encode() if configured else self.session_secret
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.resolved_data_dir / "mail"
 
 
 def load_settings() -> Settings:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.core.settings import Settings
-from control_plane.marketplace import interim_signing
+from control_plane.identity import signing
 from control_plane.marketplace import service as marketplace
 from control_plane.marketplace.models import EntitlementToken, Installation, Plugin
 from control_plane.runtime_link.service import ConfigSection
@@ -80,10 +80,6 @@ def _digest(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def sign(settings: Settings, claims: dict[str, Any]) -> str:
-    return interim_signing.sign(settings, claims)
-
-
 def current_token(
     session: Session, settings: Settings, tenant: Tenant, *, at: dt.datetime | None = None
 ) -> str:
@@ -108,7 +104,7 @@ def current_token(
         "exp": issued + int(lifetime.total_seconds()),
         "jti": str(uuid.uuid4()),
     }
-    token = sign(settings, claims)
+    token = signing.sign(session, claims, settings=settings)
     if stored is None:
         stored = EntitlementToken(tenant_id=tenant.id)
         session.add(stored)

@@ -22,7 +22,7 @@ from control_plane.core.errors import DomainError
 from control_plane.core.web import DbSession, plane, require_login, session_user_id
 from control_plane.identity.models import Membership, Organization, Role
 from control_plane.identity.service import organization_of
-from control_plane.marketplace import interim_signing, purchases
+from control_plane.marketplace import purchases
 from control_plane.marketplace import service as marketplace
 from control_plane.marketplace.models import Plugin, Tier
 from control_plane.tenants import service as tenants
@@ -442,14 +442,3 @@ class OperatorPluginController(Controller):
         plugin = marketplace.get_plugin(db_session, key)
         marketplace.deprecate_version(db_session, plugin, version, data.reason)
         return _operator_view(db_session, plugin)
-
-
-class InterimJwksController(Controller):
-    """Publishes the entitlement key until the control plane's own JWKS route exists."""
-
-    path = "/.well-known"
-    include_in_schema = False
-
-    @get("/jwks.json", sync_to_thread=False)
-    def jwks(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
-        return interim_signing.jwks(plane(request.app.state).settings)

@@ -15,6 +15,7 @@ PACKAGES=(
   "redis-tools:redis-cli"
   "chromium:chromium"
   "fonts-liberation:"
+  "xmlsec1:xmlsec1" # pysaml2 signs and verifies SAML messages with it
 )
 
 is_installed() {

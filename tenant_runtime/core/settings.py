@@ -31,6 +31,22 @@ class RuntimeSettings(BaseSettings):
     # without a slow machine: `serve` waits this long before it starts accepting.
     startup_delay_seconds: float = Field(default=0.0, ge=0.0)
 
+    # --- Catalog and access ---
+    # Static service tokens (like Backstage's external access tokens): a JSON list of
+    # {"token_sha256": <hex>} or {"token": <str>} with "subject" and an optional "role".
+    service_tokens: SecretStr = SecretStr("[]")
+    # Hosts `url:` locations may be read from (`host` or `host:port`; `*.domain` for subdomains).
+    catalog_url_allow_hosts: list[str] = Field(default_factory=list)
+    # Directories `file:` locations must lie inside; none means `file:` locations are refused.
+    catalog_file_roots: list[Path] = Field(default_factory=list)
+    # How often every registered location is read again; 0 turns the periodic refresh off.
+    catalog_refresh_interval_seconds: float = Field(default=300.0, ge=0.0)
+    # What happens to an entity no location emits any more (Backstage's `orphanStrategy`).
+    catalog_orphan_strategy: Literal["delete", "keep"] = "delete"
+    # Refuse to register or delete locations (Backstage's `catalog.readonly`).
+    catalog_readonly: bool = False
+    catalog_url_read_timeout_seconds: float = Field(default=10.0, gt=0.0)
+
     # The uplink to the control plane. Empty URL: the runtime runs standalone (no SSO,
     # no usage reports), which is how it runs in its own tests.
     control_plane_url: str = ""

@@ -36,6 +36,12 @@ class UserFactory(SQLAlchemyFactory[User]):
     email = Use(lambda: UserFactory.__faker__.unique.email(domain="example.com"))
     password_hash = _PASSWORD_HASH
     is_active = True
+    email_verified_at = None
+    totp_secret_encrypted = None
+    totp_last_step = None
+    recovery_code_hashes = Use(list)
+    failed_logins = 0
+    locked_until = None
 
 
 def signup_form(**overrides: str) -> SignupForm:

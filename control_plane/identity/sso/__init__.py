@@ -1,0 +1,1 @@
+"""Tenant single sign-on: configuration, test connection, enabling and enforcement."""

@@ -1,0 +1,1 @@
+"""Who may call the runtime: principals, service tokens and the guard."""
