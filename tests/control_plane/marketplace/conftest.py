@@ -4,8 +4,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from control_plane.core.database import build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.identity.models import Organization, User
 from control_plane.marketplace.seed import seed
@@ -15,8 +17,15 @@ from tests.control_plane.marketplace.live import RuntimeProcess, run_runtime, se
 
 
 @pytest.fixture
-def owned_tenant(sessions: sessionmaker[Session]) -> tuple[User, Organization, Tenant]:
-    with sessions() as session:
+def committed(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that really commit: a served control plane and the test both use the database
+    at once, which one shared connection cannot carry. Each test makes its own tenant."""
+    return build_session_factory(engine)
+
+
+@pytest.fixture
+def owned_tenant(committed: sessionmaker[Session]) -> tuple[User, Organization, Tenant]:
+    with committed() as session:
         user, organization, tenant = make_tenant(session)
         seed(session)
         session.commit()
@@ -30,9 +39,9 @@ def tenant(owned_tenant: tuple[User, Organization, Tenant]) -> Tenant:
 
 @pytest.fixture
 def control_plane(
-    settings: Settings, sessions: sessionmaker[Session]
+    settings: Settings, committed: sessionmaker[Session]
 ) -> Iterator[tuple[str, Settings]]:
-    with serve_control_plane(settings, sessions) as served:
+    with serve_control_plane(settings, committed) as served:
         yield served
 
 

@@ -26,7 +26,7 @@ from control_plane.core.settings import Settings
 from control_plane.runtime_link import service as runtime_link
 from control_plane.tenants.models import Tenant
 
-BOOT_TIMEOUT_SECONDS = 30
+BOOT_TIMEOUT_SECONDS = 90
 
 
 def free_port() -> int:

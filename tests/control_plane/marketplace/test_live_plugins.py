@@ -14,16 +14,16 @@ pytestmark = [pytest.mark.marketplace, pytest.mark.integration]
 LIVE_TIMEOUT = 15
 
 
-def _install(sessions: sessionmaker[Session], tenant: Tenant, key: str) -> None:
-    with sessions() as session:
+def _install(committed: sessionmaker[Session], tenant: Tenant, key: str) -> None:
+    with committed() as session:
         marketplace.install(
             session, tenant, marketplace.get_plugin(session, key), actor="user:test"
         )
         session.commit()
 
 
-def _uninstall(sessions: sessionmaker[Session], tenant: Tenant, key: str) -> None:
-    with sessions() as session:
+def _uninstall(committed: sessionmaker[Session], tenant: Tenant, key: str) -> None:
+    with committed() as session:
         marketplace.uninstall(
             session, tenant, marketplace.get_plugin(session, key), actor="user:test"
         )
@@ -35,12 +35,12 @@ def _answers(runtime: RuntimeProcess, path: str, status: int) -> bool:
 
 
 def test_a_free_plugin_installed_goes_live_without_a_restart(
-    runtime: RuntimeProcess, sessions: sessionmaker[Session], tenant: Tenant
+    runtime: RuntimeProcess, committed: sessionmaker[Session], tenant: Tenant
 ) -> None:
     pid = runtime.process.pid
     assert runtime.get("/api/plugins/cicd/runs?entity=component:default/x").status_code == 404
 
-    _install(sessions, tenant, "cicd")
+    _install(committed, tenant, "cicd")
 
     wait_for(
         lambda: _answers(runtime, "/api/plugins/cicd/runs?entity=component:default/x", 200),
@@ -52,13 +52,13 @@ def test_a_free_plugin_installed_goes_live_without_a_restart(
 
 
 def test_uninstall_removes_the_plugins_routes_and_pages(
-    runtime: RuntimeProcess, sessions: sessionmaker[Session], tenant: Tenant
+    runtime: RuntimeProcess, committed: sessionmaker[Session], tenant: Tenant
 ) -> None:
-    _install(sessions, tenant, "cicd")
+    _install(committed, tenant, "cicd")
     page = "/plugins/cicd/entity/component/default/orders-service"
     wait_for(lambda: _answers(runtime, page, 200), LIVE_TIMEOUT, runtime, "the CI/CD page")
 
-    _uninstall(sessions, tenant, "cicd")
+    _uninstall(committed, tenant, "cicd")
 
     wait_for(lambda: _answers(runtime, page, 404), LIVE_TIMEOUT, runtime, "the page gone")
     assert runtime.get("/api/plugins/cicd/runs?entity=component:default/x").status_code == 404
