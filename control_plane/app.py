@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Redirect
@@ -26,6 +27,9 @@ from control_plane.core.errors import DomainError
 from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
+from control_plane.fleet import metrics as fleet_metrics
+from control_plane.fleet.login import OperatorLoginController
+from control_plane.fleet.routes import AdminController
 from control_plane.health import HealthController
 from control_plane.identity.routes import JwksController, LoginController, PortalController
 from control_plane.identity.sso import link as sso_link
@@ -101,6 +105,7 @@ def create_app(
         with unit_of_work(state.sessions) as session:
             seed_marketplace(session)
 
+    fleet_metrics.collector.configure(state.sessions, settings.metrics_webhook_inbox)
     database = SQLAlchemySyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -123,6 +128,8 @@ def create_app(
             TenantPluginApiController,
             PluginConsoleController,
             OperatorPluginController,
+            AdminController,
+            OperatorLoginController,
             PrometheusController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
@@ -146,7 +153,18 @@ def create_app(
         ),
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         openapi_config=OpenAPIConfig(
-            title="Backlot control plane", version="0.1.0", path="/schema"
+            title="Backlot control plane",
+            version="0.1.0",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "operatorToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An operator API token (`backlot fleet token create`).",
+                    )
+                }
+            ),
         ),
         before_request=bind_request_context,
         after_request=stamp_request_id,

@@ -14,6 +14,7 @@ import click
 from control_plane.core import migrations
 from control_plane.core.logging import configure_logging, redact_url
 from control_plane.core.settings import load_settings
+from control_plane.fleet.cli import fleet
 from control_plane.provisioning.drivers.local import LocalDriver
 
 
@@ -132,3 +133,6 @@ def run(workers: bool) -> None:
     stopped = LocalDriver(settings).stop_all()
     click.echo(f"stopped; {stopped} tenant runtime(s) stopped, their data kept", err=True)
     sys.exit(exit_code)
+
+
+main.add_command(fleet)

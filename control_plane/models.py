@@ -4,6 +4,8 @@ from __future__ import annotations
 
 
 def import_all() -> None:
+    from control_plane.audit import models as _audit  # noqa: F401, PLC0415
+    from control_plane.fleet import models as _fleet  # noqa: F401, PLC0415
     from control_plane.identity import models as _identity  # noqa: F401, PLC0415
     from control_plane.marketplace import models as _marketplace  # noqa: F401, PLC0415
     from control_plane.outbox import models as _outbox  # noqa: F401, PLC0415

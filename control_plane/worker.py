@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.core.database import build_engine, build_session_factory, unit_of_work
 from control_plane.core.settings import Settings, load_settings
+from control_plane.fleet import rollouts
 from control_plane.outbox import service as outbox
 from control_plane.outbox.models import OutboxMessage
 from control_plane.provisioning.drivers import build_driver
@@ -31,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 RELAY_TASK = "backlot.outbox.relay"
 RESYNC_TASK = "backlot.provisioning.resync"
+ADVANCE_ROLLOUTS_TASK = "backlot.fleet.advance_rollouts"
 
 
 def _transport_options(broker_url: str) -> dict[str, Any]:
@@ -59,6 +61,10 @@ def build_celery(settings: Settings) -> Celery:
                 "schedule": settings.outbox_relay_interval_seconds,
             },
             "resync-tenants": {"task": RESYNC_TASK, "schedule": settings.resync_interval_seconds},
+            "advance-rollouts": {
+                "task": ADVANCE_ROLLOUTS_TASK,
+                "schedule": settings.rollout_tick_seconds,
+            },
         },
         beat_schedule_filename=str(settings.resolved_data_dir / "beat-schedule"),
         imports=("control_plane.worker",),
@@ -151,3 +157,16 @@ def resync_tenants() -> int:
     requested = context.reconciler.resync()
     context.relay()
     return len(requested)
+
+
+@shared_task(name=ADVANCE_ROLLOUTS_TASK, ignore_result=True)
+def advance_rollouts() -> int:
+    """One tick of every rollout in progress; each in its own transaction."""
+    context = current_context()
+    with unit_of_work(context.sessions) as session:
+        active = rollouts.active_ids(session)
+    for rollout_id in active:
+        with unit_of_work(context.sessions) as session:
+            rollouts.advance(session, rollout_id)
+    context.relay()
+    return len(active)

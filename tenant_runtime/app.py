@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template import TemplateConfig
 from sqlalchemy.orm import Session
 
+from tenant_runtime.auth.config import SsoState
+from tenant_runtime.auth.keys import KeySets
+from tenant_runtime.auth.middleware import session_middleware
+from tenant_runtime.auth.oidc import OidcClient
+from tenant_runtime.auth.routes import AuthController
+from tenant_runtime.auth.service import SessionPolicy
 from tenant_runtime.catalog.routes import CatalogController, catalog_error_response
 from tenant_runtime.core.database import create_database_engine, create_session_factory
 from tenant_runtime.core.requests import request_context_middleware
@@ -27,6 +34,7 @@ from tenant_runtime.plugins import host as plugin_hosting
 from tenant_runtime.plugins.host import PluginHost
 from tenant_runtime.plugins.routes import plugin_apis, plugin_pages
 from tenant_runtime.portal.routes import PortalController
+from tenant_runtime.scim.routes import ScimController
 from tenant_runtime.uplink import Uplink
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -76,6 +84,12 @@ def create_app(settings: RuntimeSettings) -> Litestar:
     plugin_host = PluginHost(settings, session_factory, discovery=lambda: uplink.document)
     plugin_hosting.install(plugin_host)
     uplink.subscribe("plugins", plugin_host.on_section)
+    # Authentication: the SSO section and the control plane's identity come through the uplink.
+    sso_state = SsoState()
+    uplink.subscribe("sso", sso_state.set_sso)
+    uplink.subscribe("issuer", sso_state.set_issuer)
+    uplink.subscribe("jwks_uri", sso_state.set_jwks_uri)
+    key_sets = KeySets(timeout=settings.auth_http_timeout_seconds)
 
     def dispose_engine() -> None:
         engine.dispose()
@@ -88,6 +102,8 @@ def create_app(settings: RuntimeSettings) -> Litestar:
             RuntimeMetricsController,
             plugin_pages,
             plugin_apis,
+            AuthController,
+            ScimController,
         ],
         state=State(
             {
@@ -97,10 +113,22 @@ def create_app(settings: RuntimeSettings) -> Litestar:
                 "schema_heads": head_revisions(),
                 "uplink": uplink,
                 "plugin_host": plugin_host,
+                "sso_state": sso_state,
+                "key_sets": key_sets,
+                "oidc_client": OidcClient(
+                    key_sets,
+                    timeout=settings.auth_http_timeout_seconds,
+                    leeway=settings.auth_clock_skew_seconds,
+                ),
+                "session_policy": SessionPolicy(
+                    tenant_id=settings.tenant_id,
+                    idle=timedelta(seconds=settings.session_idle_timeout_seconds),
+                    absolute=timedelta(seconds=settings.session_absolute_timeout_seconds),
+                ),
             }
         ),
         dependencies={"db_session": Provide(provide_db_session)},
-        middleware=[request_context_middleware, metrics.middleware],
+        middleware=[request_context_middleware, metrics.middleware, session_middleware],
         exception_handlers={Exception: handle_error},
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
         on_startup=[uplink.start, plugin_host.start],

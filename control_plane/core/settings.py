@@ -69,8 +69,18 @@ class Settings(BaseSettings):
 
     # Marketplace. Entitlement tokens live this long; a runtime gets a new one at half-life.
     entitlement_token_lifetime_seconds: int = Field(default=3600, ge=60)
-    # The bearer token of the operator plugin API (/admin/v1/plugins); empty refuses everyone.
-    marketplace_operator_token: SecretStr = SecretStr("")
+
+    # Fleet: operators' admin API and rollouts.
+    rollout_tick_seconds: float = Field(default=5.0, gt=0)
+    # Where webhooks wait to be handled, for the webhook lag metric:
+    # "table.received_column.handled_column" (e.g. the billing inbox); "" = no such metric.
+    metrics_webhook_inbox: str = ""
+    operator_oidc_issuer: str = ""
+    operator_oidc_client_id: str = ""
+    operator_oidc_client_secret: SecretStr = SecretStr("")
+    # Operators who may sign in through the OIDC provider, by e-mail, with their scopes:
+    # JSON {"ops@vendor.example": ["read", "operate"]}.
+    operator_oidc_scopes: str = "{}"
 
     session_max_age_seconds: int = Field(default=8 * 3600, gt=0)
 

@@ -1,7 +1,7 @@
 """Where every marketplace change is recorded: installs, upgrades, uninstalls, purchases.
 
-One function, so that the control plane's audit log can take these records in one place;
-until then each is a row in the tenant's event log (it keeps the tenant's state unchanged).
+Each is an entry in the control plane's append-only audit log, written in the caller's
+transaction so it is kept exactly when the change is.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from control_plane.tenants import service as tenants
+from control_plane.audit import service as audit_log
 from control_plane.tenants.models import Tenant
 
 
@@ -23,13 +23,6 @@ def record(
     target: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    described = ", ".join(f"{k}={v}" for k, v in sorted((details or {}).items()))
-    tenants.record_event(
-        session,
-        tenant,
-        from_state=tenant.state,
-        to_state=tenant.state,
-        reason=action,
-        message=f"{target}{': ' + described if described else ''}",
-        actor=actor,
+    audit_log.record(
+        session, actor=actor, action=action, tenant_id=tenant.id, target=target, details=details
     )

@@ -3,23 +3,21 @@ operator API that publishes and deprecates plugin versions."""
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.connection import ASGIConnection
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.handlers import BaseRouteHandler
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body, Parameter
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from control_plane.core.errors import DomainError
-from control_plane.core.web import DbSession, plane, require_login, session_user_id
+from control_plane.core.web import DbSession, require_login, session_user_id
+from control_plane.fleet.routes import operator_guard
 from control_plane.identity.models import Membership, Organization, Role
 from control_plane.identity.service import organization_of
 from control_plane.marketplace import purchases
@@ -55,19 +53,6 @@ def _caller(request: Request[Any, Any, Any], session: Session) -> Caller:
     organization, membership = found
     tenant = tenants.tenant_of_organization(session, organization.id)
     return Caller(organization, membership, tenant, f"user:{user_id}")
-
-
-def require_operator_token_until_fleet_auth(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
-) -> None:
-    """Operators present ``BACKLOT_MARKETPLACE_OPERATOR_TOKEN`` as a bearer token.
-
-    Stands in for the fleet's operator authentication, which replaces this guard.
-    """
-    expected = plane(connection.app.state).settings.marketplace_operator_token.get_secret_value()
-    scheme, _sep, presented = connection.headers.get("authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(expected, presented):
-        raise NotAuthorizedException("an operator token is required")
 
 
 # -- shapes ------------------------------------------------------------------------------
@@ -410,20 +395,31 @@ def _operator_view(session: Session, plugin: Plugin) -> OperatorPluginOut:
 
 class OperatorPluginController(Controller):
     path = "/admin/v1/plugins"
-    guards = [require_operator_token_until_fleet_auth]
+    guards = [operator_guard]
     tags = ["operator"]
-    opt = {"exclude_from_csrf": True}
+    # Reading needs the "read" scope; publishing and deprecating change what tenants run.
+    opt = {"exclude_from_csrf": True, "scope": "read"}
 
     @get("/", operation_id="operatorListPlugins", sync_to_thread=True)
     def list_plugins(self, db_session: DbSession) -> list[OperatorPluginOut]:
         return [_operator_view(db_session, p) for p in marketplace.search(db_session)]
 
-    @put("/{key:str}", operation_id="operatorSavePlugin", sync_to_thread=True)
+    @put(
+        "/{key:str}",
+        operation_id="operatorSavePlugin",
+        opt={"scope": "release"},
+        sync_to_thread=True,
+    )
     def save(self, db_session: DbSession, key: str, data: PluginIn) -> OperatorPluginOut:
         draft = marketplace.PluginDraft(key=key, **msgspec.structs.asdict(data))
         return _operator_view(db_session, marketplace.save_plugin(db_session, draft))
 
-    @post("/{key:str}/versions", operation_id="operatorPublishVersion", sync_to_thread=True)
+    @post(
+        "/{key:str}/versions",
+        operation_id="operatorPublishVersion",
+        opt={"scope": "release"},
+        sync_to_thread=True,
+    )
     def publish(self, db_session: DbSession, key: str, data: VersionIn) -> OperatorPluginOut:
         plugin = marketplace.get_plugin(db_session, key)
         marketplace.publish_version(
@@ -434,6 +430,7 @@ class OperatorPluginController(Controller):
     @post(
         "/{key:str}/versions/{version:str}/deprecate",
         operation_id="operatorDeprecateVersion",
+        opt={"scope": "release"},
         sync_to_thread=True,
     )
     def deprecate(

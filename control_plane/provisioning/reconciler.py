@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.core.database import unit_of_work
 from control_plane.core.settings import Settings
+from control_plane.fleet import releases
 from control_plane.identity.models import Organization
 from control_plane.provisioning.drivers.base import (
     ConditionUpdate,
@@ -39,6 +40,20 @@ from control_plane.tenants.models import Tenant
 log = structlog.get_logger(__name__)
 
 SYSTEM_ACTOR = "system:reconciler"
+
+
+def runtime_spec(session: Session, tenant: Tenant) -> RuntimeSpec:
+    organization = session.get(Organization, tenant.organization_id)
+    assert organization is not None
+    return RuntimeSpec(
+        tenant_id=str(tenant.id),
+        slug=tenant.slug,
+        organization_name=organization.name,
+        runtime_release=tenant.runtime_release,
+        size_tier=tenant.size_tier,
+        names=dict(tenant.runtime_names),
+        image=releases.image_of(session, tenant.runtime_release),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,16 +163,7 @@ class Reconciler:
                 operation.state = OperationState.SUPERSEDED
                 operation.finished_at = tenants.now()
                 return Outcome("superseded", f"generation {operation.generation}: nothing to do")
-            organization = session.get(Organization, tenant.organization_id)
-            assert organization is not None
-            spec = RuntimeSpec(
-                tenant_id=str(tenant.id),
-                slug=tenant.slug,
-                organization_name=organization.name,
-                runtime_release=tenant.runtime_release,
-                size_tier=tenant.size_tier,
-                names=dict(tenant.runtime_names),
-            )
+            spec = runtime_spec(session, tenant)
             if action == "ensure" and tenant.state in (TenantState.PENDING, TenantState.FAILED):
                 tenants.transition(
                     session,
@@ -413,16 +419,7 @@ class Reconciler:
         return requested
 
     def _runtime_answers(self, session: Session, tenant: Tenant) -> bool:
-        organization = session.get(Organization, tenant.organization_id)
-        assert organization is not None
-        spec = RuntimeSpec(
-            str(tenant.id),
-            tenant.slug,
-            organization.name,
-            tenant.runtime_release,
-            tenant.size_tier,
-            names=dict(tenant.runtime_names),
-        )
+        spec = runtime_spec(session, tenant)
         observation = self.driver.observe(spec)
         if observation.drift:
             # Still serving, but not as specified: repaired by a reconcile, no outage to report.

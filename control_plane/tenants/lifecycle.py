@@ -27,7 +27,8 @@ ALLOWED_TRANSITIONS: dict[TenantState, frozenset[TenantState]] = {
         {TenantState.ACTIVE, TenantState.PROVISIONING, TenantState.DELETING}
     ),
     TenantState.DELETING: frozenset({TenantState.DELETED, TenantState.FAILED}),
-    TenantState.DELETED: frozenset(),
+    # Restored within the retention period, before its data is purged.
+    TenantState.DELETED: frozenset({TenantState.PROVISIONING}),
     # A failed tenant is left only by a retry (or by giving up on it).
     TenantState.FAILED: frozenset({TenantState.PROVISIONING, TenantState.DELETING}),
 }

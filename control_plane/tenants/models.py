@@ -40,6 +40,12 @@ class Tenant(Base):
     suspension_holds: Mapped[list[str]] = mapped_column(JsonB, default=list)
     deletion_requested_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     generation: Mapped[int] = mapped_column(default=1)
+    # Fleet operations: a pinned tenant stays on its release through rollouts; the cohort
+    # puts it in a rollout's early or late waves.
+    pinned_release: Mapped[str | None] = mapped_column(String(64))
+    rollout_cohort: Mapped[str] = mapped_column(String(16), default="default")
+    region: Mapped[str] = mapped_column(String(32), default="default", index=True)
+    last_active_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
     # status
     state: Mapped[TenantState] = mapped_column(_state_enum, default=TenantState.PENDING, index=True)

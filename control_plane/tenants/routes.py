@@ -10,6 +10,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
+from control_plane.audit import service as audit
 from control_plane.core.web import DbSession, relay_after_commit, require_login, session_user_id
 from control_plane.identity.models import Membership, Organization, Role
 from control_plane.identity.service import organization_of
@@ -163,3 +164,13 @@ class TenantApiController(Controller):
             )
             for e in tenants.events(db_session, tenant.id)
         ]
+
+    @get("/audit", operation_id="listTenantAudit", sync_to_thread=True)
+    def list_audit(
+        self, request: Request[Any, Any, Any], db_session: DbSession
+    ) -> list[dict[str, Any]]:
+        """What operators and admins did to this portal, newest first (owners and admins)."""
+        _, membership, tenant = _membership(request, db_session)
+        if membership.role not in (Role.OWNER, Role.ADMIN):
+            raise PermissionDeniedException("Only owners and admins can read the audit log.")
+        return [audit.document(e) for e in audit.entries(db_session, tenant_id=tenant.id)]

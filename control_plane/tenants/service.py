@@ -271,3 +271,99 @@ def status_document(tenant: Tenant) -> dict[str, Any]:
         "failure_reason": tenant.failure_reason,
         "suspension_holds": list(tenant.suspension_holds),
     }
+
+
+def restore(session: Session, tenant: Tenant, *, actor: str) -> Operation:
+    """Bring a deleted portal back while its data is still kept (before the purge)."""
+    if tenant.state != TenantState.DELETED:
+        raise Conflict(f"only a deleted portal can be restored; this one is {tenant.state}")
+    if tenant.purged_at is not None or (
+        tenant.purge_after is not None and tenant.purge_after <= now()
+    ):
+        raise Conflict("the retention period has ended and this portal's data was purged")
+    tenant.deletion_requested_at = None
+    tenant.purge_after = None
+    tenant.generation += 1
+    transition(session, tenant, TenantState.PROVISIONING, reason="Restored", actor=actor)
+    return request_reconcile(session, tenant)
+
+
+def _change_spec(session: Session, tenant: Tenant, *, actor: str) -> Operation:
+    """A new generation of the spec; a failed portal is tried again with it."""
+    if tenant.state in (TenantState.DELETING, TenantState.DELETED):
+        raise Conflict(f"a portal that is {tenant.state} cannot be changed")
+    tenant.generation += 1
+    if tenant.state == TenantState.FAILED:
+        tenant.failure_reason = None
+        transition(session, tenant, TenantState.PROVISIONING, reason="SpecChanged", actor=actor)
+    return request_reconcile(session, tenant)
+
+
+def change_size_tier(session: Session, tenant: Tenant, size_tier: str, *, actor: str) -> Operation:
+    previous = tenant.size_tier
+    tenant.size_tier = size_tier
+    record_event(
+        session,
+        tenant,
+        from_state=tenant.state,
+        to_state=tenant.state,
+        reason="SizeTierChanged",
+        message=f"{previous} -> {size_tier}",
+        actor=actor,
+    )
+    return _change_spec(session, tenant, actor=actor)
+
+
+def set_release(
+    session: Session, tenant: Tenant, version: str, *, actor: str, reason: str = "ReleaseChanged"
+) -> Operation:
+    """Move the portal to another runtime release (a rollout wave, a rollback, a pin)."""
+    previous = tenant.runtime_release
+    tenant.runtime_release = version
+    record_event(
+        session,
+        tenant,
+        from_state=tenant.state,
+        to_state=tenant.state,
+        reason=reason,
+        message=f"{previous} -> {version}",
+        actor=actor,
+    )
+    return _change_spec(session, tenant, actor=actor)
+
+
+def pin_release(
+    session: Session, tenant: Tenant, version: str | None, *, actor: str
+) -> Operation | None:
+    """Hold the portal on ``version`` through rollouts; None lifts the pin (and moves nothing)."""
+    tenant.pinned_release = version
+    if version is None or version == tenant.runtime_release:
+        record_event(
+            session,
+            tenant,
+            from_state=tenant.state,
+            to_state=tenant.state,
+            reason="ReleasePinned" if version else "ReleaseUnpinned",
+            message=version or "",
+            actor=actor,
+        )
+        session.flush()
+        return None
+    return set_release(session, tenant, version, actor=actor, reason="ReleasePinned")
+
+
+def force_reconcile(session: Session, tenant: Tenant, *, actor: str) -> Operation:
+    """Run the reconciler now, even if the spec did not change (drift, a stuck portal)."""
+    if tenant.state == TenantState.FAILED:
+        return retry(session, tenant, actor=actor)
+    if tenant.state == TenantState.DELETED and tenant.purged_at is not None:
+        raise Conflict("this portal was deleted and purged; there is nothing to reconcile")
+    record_event(
+        session,
+        tenant,
+        from_state=tenant.state,
+        to_state=tenant.state,
+        reason="ReconcileRequested",
+        actor=actor,
+    )
+    return request_reconcile(session, tenant)

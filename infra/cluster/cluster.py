@@ -47,6 +47,7 @@ import base64
 import contextlib
 import datetime
 import fcntl
+import hashlib
 import http.client
 import ipaddress
 import json
@@ -102,6 +103,10 @@ STOP_TIMEOUT = 20.0
 CERT_DAYS = 3650
 
 VERSIONS_FILE = Path(__file__).with_name("versions.env")
+# kwok's pod stages: its defaults, plus images whose pods never become ready or crash-loop.
+KWOK_STAGES_FILE = Path(__file__).with_name("kwok-stages.yaml")
+NEVER_READY_IMAGE = "backlot.test/tenant-runtime:never-ready"
+CRASH_LOOP_IMAGE = "backlot.test/tenant-runtime:crash-loop"
 
 
 class ClusterUnavailable(RuntimeError):
@@ -682,6 +687,7 @@ def _components(paths: _Paths, binaries: dict[str, Path]) -> list[_Component]:
             binary=binaries["kwok"],
             args=[
                 f"--kubeconfig={paths.kubeconfig('kwok')}",
+                f"--config={_kwok_stages(paths)}",
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector="
                 f"{KWOK_NODE_ANNOTATION[0]}={KWOK_NODE_ANNOTATION[1]}",
@@ -704,6 +710,46 @@ def _components(paths: _Paths, binaries: dict[str, Path]) -> list[_Component]:
             env={"HOME": str(paths.kwok_home)},
         ),
     ]
+
+
+def _kwok_stages(paths: _Paths) -> Path:
+    """The stages file as kwok reads it: a copy named by its content, so a kwok started with
+    older stages is recognised (see ``_refresh_kwok``) and a checkout's edits never reach a
+    running kwok behind its back."""
+    content = KWOK_STAGES_FILE.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    target = paths.kwok_home / f"stages-{digest}.yaml"
+    if not target.is_file():
+        paths.kwok_home.mkdir(parents=True, exist_ok=True)
+        _write_private(target, content)
+    return target
+
+
+def _kwok_argv(paths: _Paths) -> list[str]:
+    pid = _running_pid(paths, "kwok")
+    if pid is None:
+        return []
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _refresh_kwok(paths: _Paths, components: Sequence[_Component]) -> None:
+    """Restart only kwok when it runs with other stages than this checkout's.
+
+    The rest of the cluster, and every object in it, is left alone: pods kwok already made
+    Ready stay Ready, and the fake nodes' leases outlast the restart.
+    """
+    kwok = next(c for c in components if c.name == "kwok")
+    argv = _kwok_argv(paths)
+    if not argv:
+        return
+    wanted = next(a for a in kwok.args if a.startswith("--config="))
+    if wanted in argv:
+        return
+    _terminate(paths, "kwok")
+    _start(paths, kwok)
 
 
 def _pid_file(paths: _Paths, name: str) -> Path:
@@ -915,9 +961,14 @@ def ensure_cluster() -> ClusterInfo:
     info = _info(paths)
     components = _components(paths, binaries)
     if paths.cert("admin").is_file() and _cluster_ready(paths, components):
+        if _kwok_stages(paths).name in " ".join(_kwok_argv(paths)):
+            return info
+        with _locked(paths.lock):
+            _refresh_kwok(paths, components)
         return info
     with _locked(paths.lock):
         if paths.cert("admin").is_file() and _cluster_ready(paths, components):
+            _refresh_kwok(paths, components)
             return info
         for directory in (paths.logs, paths.run, paths.kwok_home):
             directory.mkdir(parents=True, exist_ok=True)

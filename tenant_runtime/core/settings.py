@@ -53,6 +53,22 @@ class RuntimeSettings(BaseSettings):
     control_plane_token: SecretStr = SecretStr("")
     config_refresh_seconds: float = Field(default=10.0, gt=0)
 
+    # --- Authentication ---
+    # Where users reach this portal; the OIDC callback, the SAML ACS and entity id and the
+    # session cookie's `Secure` flag follow from it. Empty: http://<host>:<port>.
+    public_url: str = ""
+    # A session ends after this long without a request, and after the absolute limit anyway.
+    session_idle_timeout_seconds: int = Field(default=1800, gt=0)
+    session_absolute_timeout_seconds: int = Field(default=43200, gt=0)
+    # Clock skew tolerated when checking token lifetimes (ID tokens, handoff tickets).
+    auth_clock_skew_seconds: int = Field(default=30, ge=0)
+    # How long the runtime waits for an identity provider or the control plane's keys.
+    auth_http_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def portal_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
     # Plugins. A valid entitlement token keeps counting this long past its expiry while the
     # control plane is unreachable; after that premium plugins stop and free ones run on.
     entitlement_grace_seconds: float = Field(default=24 * 3600.0, ge=0)

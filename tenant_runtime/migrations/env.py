@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+import tenant_runtime.auth.models
 import tenant_runtime.catalog.models  # noqa: F401  (registers the catalog tables)
 from tenant_runtime.core.database import metadata
 

@@ -15,6 +15,7 @@ from control_plane.tenants.lifecycle import IllegalTransition, TenantState, chec
         (TenantState.DELETING, TenantState.DELETED),
         (TenantState.DELETING, TenantState.FAILED),
         (TenantState.FAILED, TenantState.PROVISIONING),
+        (TenantState.DELETED, TenantState.PROVISIONING),
     ],
 )
 def test_the_lifecycle_allows(current: TenantState, target: TenantState) -> None:
@@ -25,7 +26,7 @@ def test_the_lifecycle_allows(current: TenantState, target: TenantState) -> None
     ("current", "target"),
     [
         (TenantState.PENDING, TenantState.ACTIVE),
-        (TenantState.DELETED, TenantState.PROVISIONING),
+        (TenantState.DELETED, TenantState.ACTIVE),
         (TenantState.FAILED, TenantState.ACTIVE),
         (TenantState.SUSPENDED, TenantState.DELETED),
     ],

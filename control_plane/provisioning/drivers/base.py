@@ -19,6 +19,9 @@ class RuntimeSpec:
     # The names a driver created for this tenant earlier, as stored on the tenant: a driver
     # reuses them rather than derive them again, so a new naming scheme never orphans objects.
     names: Mapping[str, Any] = field(default_factory=dict)
+    # The registered release's image reference; empty: the driver's repository, tagged with
+    # ``runtime_release``.
+    image: str = ""
 
 
 @dataclass(frozen=True, slots=True)

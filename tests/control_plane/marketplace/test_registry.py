@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane.audit.models import AuditEntry
 from control_plane.core.errors import Conflict
 from control_plane.marketplace import purchases
 from control_plane.marketplace import service as marketplace
@@ -15,7 +16,7 @@ from control_plane.marketplace.entitlements import entitlement_content
 from control_plane.marketplace.errors import Incompatible, NotEntitled, PurchasesUnavailable
 from control_plane.marketplace.models import Plugin, Tier
 from control_plane.marketplace.seed import seed
-from control_plane.tenants.models import Tenant, TenantEvent
+from control_plane.tenants.models import Tenant
 from tests.control_plane.factories import make_tenant
 
 pytestmark = [pytest.mark.marketplace, pytest.mark.integration]
@@ -108,9 +109,9 @@ def test_install_and_uninstall_are_recorded(
     marketplace.install(db_session, tenant, plugin, actor="user:ada")
     marketplace.uninstall(db_session, tenant, plugin, actor="user:ada")
     events = db_session.scalars(
-        select(TenantEvent.reason)
-        .where(TenantEvent.tenant_id == tenant.id, TenantEvent.reason.like("plugin.%"))
-        .order_by(TenantEvent.created_at)
+        select(AuditEntry.action)
+        .where(AuditEntry.tenant_id == tenant.id, AuditEntry.action.like("plugin.%"))
+        .order_by(AuditEntry.created_at)
     ).all()
     assert list(events) == ["plugin.installed", "plugin.uninstalled"]
 

@@ -158,9 +158,13 @@ class KubernetesDriver:
         desired = (found.spec.replicas if found.spec else 0) or 0
         status = found.status or kube.V1DeploymentStatus()
         generation = (found.metadata.generation if found.metadata else 0) or 0
-        rolled_out = (status.observed_generation or 0) >= generation and (
-            status.updated_replicas or 0
-        ) >= desired
+        # As `kubectl rollout status`: the old release's pods must be gone too, or a new
+        # release whose pods never become ready would count the old pods as available.
+        rolled_out = (
+            (status.observed_generation or 0) >= generation
+            and (status.updated_replicas or 0) >= desired
+            and (status.replicas or 0) <= (status.updated_replicas or 0)
+        )
         return desired, status.available_replicas or 0, rolled_out
 
     def _stuck_reason(self, spec: RuntimeSpec, names: TenantNames) -> tuple[str, str] | None:

@@ -275,7 +275,7 @@ def deployment(
     spec: RuntimeSpec, names: TenantNames, config: ClusterConfig, *, replicas: int | None = None
 ) -> Manifest:
     tier = SIZE_TIERS[spec.size_tier]
-    image = f"{config.image}:{spec.runtime_release}"
+    image = spec.image or f"{config.image}:{spec.runtime_release}"
     env_from = [{"configMapRef": {"name": names.config_map}}]
     env = [
         {
