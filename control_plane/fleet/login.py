@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from authlib.common.security import generate_token
@@ -22,7 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from litestar import Controller, Request, get
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect
 from requests import RequestException
 
@@ -108,12 +108,12 @@ class OperatorLoginController(Controller):
         request: Request[Any, Any, Any],
         db_session: DbSession,
         code: FromQuery[str] = "",
-        state: FromQuery[str] = "",
+        returned_state: Annotated[str, QueryParameter(name="state")] = "",
     ) -> dict[str, Any]:
         """Check the provider's answer and hand out an operator token that expires."""
         settings = plane(request.app.state).settings
         pending = request.session.pop(_SESSION_KEY, None) if request.session else None
-        if not pending or not state or state != pending["state"] or not code:
+        if not pending or not returned_state or returned_state != pending["state"] or not code:
             raise NotAuthorizedException(
                 "this sign-in was not started here or has expired; start again"
             )
