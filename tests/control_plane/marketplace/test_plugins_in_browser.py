@@ -91,3 +91,6 @@ def test_a_premium_plugin_cannot_be_bought_before_billing_is_connected(
     page.locator("#plugin-scorecards button[name=buy]").click()
     expect(page.locator("#error")).to_have_text("premium purchases are not available yet")
     expect(page.locator("#plugin-scorecards .access")).to_have_text("not bought")
+    # Let provisioning finish, so that the product stops with no work in flight.
+    page.goto("/console/progress")
+    _portal_url(page)
