@@ -130,7 +130,7 @@ def runtime_config(
     generated = {
         key: install_secret(settings, tenant, plugin, row, key) for key in plugin.generated_secrets
     }
-    return {**row.config, **generated}
+    return {**marketplace.plain_config(row, settings), **generated}
 
 
 def plugins_section(settings: Settings) -> ConfigSection:

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
 from control_plane.core.errors import DomainError
-from control_plane.core.web import DbSession, require_login, session_user_id
+from control_plane.core.web import DbSession, plane, require_login, session_user_id
 from control_plane.fleet.routes import operator_guard
 from control_plane.identity.models import Membership, Organization, Role
 from control_plane.identity.service import organization_of
@@ -97,7 +97,14 @@ class ConfigIn(msgspec.Struct, forbid_unknown_fields=True):
 class InstallationOut(msgspec.Struct):
     id: str
     version: str
-    config: dict[str, Any]
+    # Only the keys: values may be credentials and are stored encrypted.
+    config_keys: list[str]
+
+
+def _installation_out(
+    plugin: Plugin, row: Any, config: dict[str, Any] | None = None
+) -> InstallationOut:
+    return InstallationOut(id=plugin.key, version=row.version, config_keys=sorted(config or {}))
 
 
 class PurchaseOut(msgspec.Struct):
@@ -197,8 +204,9 @@ class TenantPluginApiController(Controller):
             actor=caller.actor,
             version=data.version,
             config=data.config,
+            settings=plane(request.app.state).settings,
         )
-        return InstallationOut(id=plugin.key, version=row.version, config=row.config)
+        return _installation_out(plugin, row, data.config)
 
     @post("/{key:str}/upgrade", operation_id="upgradePlugin", sync_to_thread=True)
     def upgrade(
@@ -210,7 +218,8 @@ class TenantPluginApiController(Controller):
         row = marketplace.upgrade(
             db_session, caller.tenant, plugin, actor=caller.actor, version=data.version
         )
-        return InstallationOut(id=plugin.key, version=row.version, config=row.config)
+        settings = plane(request.app.state).settings
+        return _installation_out(plugin, row, marketplace.plain_config(row, settings))
 
     @put("/{key:str}/config", operation_id="configurePlugin", sync_to_thread=True)
     def configure(
@@ -220,9 +229,14 @@ class TenantPluginApiController(Controller):
         caller.require_admin()
         plugin = marketplace.get_plugin(db_session, key)
         row = marketplace.configure(
-            db_session, caller.tenant, plugin, actor=caller.actor, config=data.config
+            db_session,
+            caller.tenant,
+            plugin,
+            actor=caller.actor,
+            config=data.config,
+            settings=plane(request.app.state).settings,
         )
-        return InstallationOut(id=plugin.key, version=row.version, config=row.config)
+        return _installation_out(plugin, row, data.config)
 
     @delete("/{key:str}", operation_id="uninstallPlugin", sync_to_thread=True)
     def uninstall(self, request: Request[Any, Any, Any], db_session: DbSession, key: str) -> None:

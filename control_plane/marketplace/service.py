@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,9 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from control_plane.core.crypto import secret_box
 from control_plane.core.errors import Conflict, NotFound, ValidationFailed
+from control_plane.core.settings import Settings
 from control_plane.marketplace import audit
 from control_plane.marketplace.errors import Incompatible, NotEntitled
 from control_plane.marketplace.models import (
@@ -247,13 +250,31 @@ def installed(session: Session, tenant: Tenant) -> list[tuple[Plugin, Installati
     return [(row[0], row[1]) for row in rows]
 
 
-def _check_config(config: dict[str, Any], plugin: Plugin) -> dict[str, Any]:
+SEALED = "sealed"
+
+
+def _sealed_config(
+    config: dict[str, Any], plugin: Plugin, settings: Settings | None
+) -> dict[str, Any]:
+    """The config as stored: encrypted, since plugin configs carry credentials (kubeconfigs)."""
     reserved = sorted(set(config) & set(plugin.generated_secrets))
     if reserved:
         raise ValidationFailed(
             {"config": f"{', '.join(reserved)} is set by Backlot for each install; leave it out"}
         )
-    return dict(config)
+    if not config:
+        return {}
+    if settings is None:
+        raise ValidationFailed({"config": "this caller cannot store a plugin config"})
+    return {SEALED: secret_box(settings).encrypt(json.dumps(config))}
+
+
+def plain_config(row: Installation, settings: Settings) -> dict[str, Any]:
+    sealed = row.config.get(SEALED)
+    if not sealed:
+        return {}
+    config: dict[str, Any] = json.loads(secret_box(settings).decrypt(sealed))
+    return config
 
 
 def install(
@@ -264,6 +285,7 @@ def install(
     actor: str,
     version: str | None = None,
     config: dict[str, Any] | None = None,
+    settings: Settings | None = None,
 ) -> Installation:
     if installation(session, tenant, plugin) is not None:
         raise Conflict(f"{plugin.name} is already installed; upgrade or uninstall it")
@@ -272,7 +294,7 @@ def install(
         tenant_id=tenant.id,
         plugin_id=plugin.id,
         version=row.version,
-        config=_check_config(config or {}, plugin),
+        config=_sealed_config(config or {}, plugin, settings),
         installed_by=actor,
     )
     session.add(installed_row)
@@ -312,12 +334,18 @@ def upgrade(
 
 
 def configure(
-    session: Session, tenant: Tenant, plugin: Plugin, *, actor: str, config: dict[str, Any]
+    session: Session,
+    tenant: Tenant,
+    plugin: Plugin,
+    *,
+    actor: str,
+    config: dict[str, Any],
+    settings: Settings,
 ) -> Installation:
     current = installation(session, tenant, plugin)
     if current is None:
         raise NotFound(f"{plugin.name} is not installed")
-    current.config = _check_config(config, plugin)
+    current.config = _sealed_config(config, plugin, settings)
     audit.record(
         session,
         tenant,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -10,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from control_plane.audit.models import AuditEntry
 from control_plane.core.errors import Conflict
+from control_plane.core.settings import Settings
 from control_plane.marketplace import purchases
 from control_plane.marketplace import service as marketplace
-from control_plane.marketplace.entitlements import entitlement_content
+from control_plane.marketplace.entitlements import entitlement_content, plugins_section
 from control_plane.marketplace.errors import Incompatible, NotEntitled, PurchasesUnavailable
 from control_plane.marketplace.models import Plugin, Tier
 from control_plane.marketplace.seed import seed
@@ -93,6 +95,19 @@ def test_the_token_lists_premium_plugins_only_when_the_plan_includes_them(
     tenant.plan = "enterprise"
     after = {p["id"] for p in entitlement_content(db_session, tenant)["plugins"]}
     assert (("scorecards" in before), ("scorecards" in after)) == (False, True)
+
+
+def test_a_plugins_config_is_stored_encrypted_and_reaches_the_runtime_in_clear(
+    db_session: Session, tenant: Tenant, settings: Settings
+) -> None:
+    kubernetes = marketplace.get_plugin(db_session, "kubernetes")
+    config = {"kubeconfig": "apiVersion: v1\nusers: [{user: {token: s3cr3t-token}}]"}
+    row = marketplace.install(
+        db_session, tenant, kubernetes, actor="user:t", config=config, settings=settings
+    )
+    section = plugins_section(settings)(db_session, tenant)
+    assert "s3cr3t-token" not in json.dumps(row.config)
+    assert section["installed"] == [{"id": "kubernetes", "version": "1.0.0", "config": config}]
 
 
 def test_installing_twice_is_a_conflict(
