@@ -23,7 +23,7 @@ from litestar.template.config import TemplateConfig
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing.routes import BillingApiController, BillingConsoleController, StripeWebhookController
-from control_plane.core.database import build_engine, build_session_factory
+from control_plane.core.database import build_engine, build_session_factory, unit_of_work
 from control_plane.core.errors import DomainError
 from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
@@ -40,7 +40,15 @@ from control_plane.identity.routes import (
 )
 from control_plane.identity.sso import link as sso_link
 from control_plane.identity.sso.routes import SsoApiController, SsoConsoleController
+from control_plane.marketplace import entitlements as marketplace_entitlements
+from control_plane.marketplace.routes import (
+    OperatorPluginController,
+    PluginConsoleController,
+    TenantPluginApiController,
+)
+from control_plane.marketplace.seed import seed as seed_marketplace
 from control_plane.models import import_all
+from control_plane.runtime_link import service as runtime_link
 from control_plane.runtime_link.routes import RuntimeLinkController
 from control_plane.signup.routes import SignupController
 from control_plane.tenants.routes import ConsoleController, TenantApiController
@@ -97,6 +105,12 @@ def create_app(
         celery=build_celery(settings),
     )
     sso_link.install(settings)
+    runtime_link.CONFIG_SECTIONS["plugins"] = marketplace_entitlements.plugins_section(settings)
+
+    def seed_plugins() -> None:
+        with unit_of_work(state.sessions) as session:
+            seed_marketplace(session)
+
     fleet_metrics.collector.configure(state.sessions, settings.metrics_webhook_inbox)
     database = SQLAlchemySyncConfig(
         engine_instance=engine,
@@ -121,6 +135,9 @@ def create_app(
             StripeWebhookController,
             BillingConsoleController,
             BillingApiController,
+            TenantPluginApiController,
+            PluginConsoleController,
+            OperatorPluginController,
             AdminController,
             OperatorLoginController,
             PrometheusController,
@@ -170,4 +187,5 @@ def create_app(
             HTTPException: _http_error,
         },
         state=State({"plane": state}),
+        on_startup=[seed_plugins],
     )

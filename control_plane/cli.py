@@ -16,6 +16,7 @@ from control_plane.core import migrations
 from control_plane.core.logging import configure_logging, redact_url
 from control_plane.core.settings import load_settings
 from control_plane.fleet.cli import fleet
+from control_plane.marketplace.cli import marketplace
 from control_plane.provisioning.drivers.local import LocalDriver
 
 
@@ -178,3 +179,4 @@ def reencrypt_secrets() -> None:
 
 
 main.add_command(fleet)
+main.add_command(marketplace)

@@ -33,6 +33,9 @@ from tenant_runtime.core.schema import head_revisions
 from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.health.routes import HealthController
 from tenant_runtime.portal.catalog_pages import CatalogPagesController
+from tenant_runtime.plugins import host as plugin_hosting
+from tenant_runtime.plugins.host import PluginHost
+from tenant_runtime.plugins.routes import plugin_apis, plugin_pages
 from tenant_runtime.portal.routes import PortalController
 from tenant_runtime.scim.routes import ScimController
 from tenant_runtime.uplink import Uplink
@@ -82,6 +85,9 @@ def create_app(settings: RuntimeSettings) -> Litestar:
     uplink = Uplink(settings)
     session_factory = create_session_factory(engine)
     refresher = LocationRefresher(settings, session_factory)
+    plugin_host = PluginHost(settings, session_factory, discovery=lambda: uplink.document)
+    plugin_hosting.install(plugin_host)
+    uplink.subscribe("plugins", plugin_host.on_section)
     # Authentication: the SSO section and the control plane's identity come through the uplink.
     sso_state = SsoState()
     uplink.subscribe("sso", sso_state.set_sso)
@@ -100,6 +106,8 @@ def create_app(settings: RuntimeSettings) -> Litestar:
             CatalogController,
             CatalogPagesController,
             RuntimeMetricsController,
+            plugin_pages,
+            plugin_apis,
             AuthController,
             ScimController,
         ],
@@ -111,6 +119,7 @@ def create_app(settings: RuntimeSettings) -> Litestar:
                 "location_refresher": refresher,
                 "schema_heads": head_revisions(),
                 "uplink": uplink,
+                "plugin_host": plugin_host,
                 "sso_state": sso_state,
                 "key_sets": key_sets,
                 "oidc_client": OidcClient(
@@ -132,8 +141,8 @@ def create_app(settings: RuntimeSettings) -> Litestar:
         middleware=[request_context_middleware, metrics.middleware, session_middleware],
         exception_handlers={Exception: handle_error},
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
-        on_startup=[uplink.start, refresher.start],
-        on_shutdown=[uplink.stop, dispose_engine],
+        on_startup=[uplink.start, refresher.start, plugin_host.start],
+        on_shutdown=[plugin_host.stop, uplink.stop, dispose_engine],
         # Logging is configured once per process by the CLI, with the tenant id on each line.
         logging_config=None,
         openapi_config=None,

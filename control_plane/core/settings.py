@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     billing_event_max_attempts: int = Field(default=50, gt=0)
     billing_interval_seconds: float = Field(default=30.0, gt=0)
     billing_reconcile_interval_seconds: float = Field(default=24 * 3600, gt=0)
+
+    # Marketplace. Entitlement tokens live this long; a runtime gets a new one at half-life.
+    entitlement_token_lifetime_seconds: int = Field(default=3600, ge=60)
+
     # Fleet: operators' admin API and rollouts.
     rollout_tick_seconds: float = Field(default=5.0, gt=0)
     # Where webhooks wait to be handled, for the webhook lag metric:

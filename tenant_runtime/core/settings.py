@@ -69,6 +69,12 @@ class RuntimeSettings(BaseSettings):
     def portal_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    # Plugins. A valid entitlement token keeps counting this long past its expiry while the
+    # control plane is unreachable; after that premium plugins stop and free ones run on.
+    entitlement_grace_seconds: float = Field(default=24 * 3600.0, ge=0)
+    # How often the plugin host re-checks expiry and runs plugins' background jobs.
+    plugin_tick_seconds: float = Field(default=2.0, gt=0)
+
     @property
     def lock_path(self) -> Path:
         return self.data_dir / "runtime.lock"

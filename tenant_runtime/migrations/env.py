@@ -12,6 +12,7 @@ from sqlalchemy import Connection, create_engine
 import tenant_runtime.auth.models
 import tenant_runtime.catalog.models  # noqa: F401  (registers the catalog tables)
 from tenant_runtime.core.database import metadata
+from tenant_runtime.plugins.builtin import models as _plugin_tables  # noqa: F401
 
 config = context.config
 
