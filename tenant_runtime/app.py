@@ -32,10 +32,10 @@ from tenant_runtime.core.requests import request_context_middleware
 from tenant_runtime.core.schema import head_revisions
 from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.health.routes import HealthController
-from tenant_runtime.portal.catalog_pages import CatalogPagesController
 from tenant_runtime.plugins import host as plugin_hosting
 from tenant_runtime.plugins.host import PluginHost
 from tenant_runtime.plugins.routes import plugin_apis, plugin_pages
+from tenant_runtime.portal.catalog_pages import CatalogPagesController
 from tenant_runtime.portal.routes import PortalController
 from tenant_runtime.scim.routes import ScimController
 from tenant_runtime.uplink import Uplink

@@ -14,7 +14,6 @@ from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.orm import Session
 
-from tenant_runtime.catalog.filters import FilterSet
 from tenant_runtime.catalog.refs import InvalidEntityRef, parse_entity_ref
 from tenant_runtime.catalog.service import CatalogService
 from tenant_runtime.plugins.spec import Entity, PluginContext
@@ -73,24 +72,11 @@ def find_entity(session: Session, ref: str) -> Entity | None:
         parsed = parse_entity_ref(ref, default_kind="component")
     except InvalidEntityRef:
         return None
-    found = CatalogService(session).list_entities(
-        filters=[
-            FilterSet(
-                {
-                    "kind": (parsed.kind,),
-                    "metadata.namespace": (parsed.namespace,),
-                    "metadata.name": (parsed.name,),
-                }
-            )
-        ],
-        limit=1,
-    )
-    return found[0] if found else None
+    return CatalogService(session).entity_by_ref(f"{parsed.kind}:{parsed.namespace}/{parsed.name}")
 
 
 def all_entities(session: Session, kind: str | None = None) -> list[Entity]:
-    filters = [FilterSet({"kind": (kind,)})] if kind else []
-    return CatalogService(session).list_entities(filters=filters)
+    return CatalogService(session).list_entities(predicate={"kind": kind} if kind else None)
 
 
 def annotation(entity: Entity, key: str) -> Any:
