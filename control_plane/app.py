@@ -22,6 +22,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing import link as billing_link
 from billing.routes import BillingApiController, BillingConsoleController, StripeWebhookController
 from control_plane.core.database import build_engine, build_session_factory, unit_of_work
 from control_plane.core.errors import DomainError
@@ -105,6 +106,7 @@ def create_app(
         celery=build_celery(settings),
     )
     sso_link.install(settings)
+    billing_link.install()
     runtime_link.CONFIG_SECTIONS["plugins"] = marketplace_entitlements.plugins_section(settings)
 
     def seed_plugins() -> None:

@@ -25,6 +25,7 @@ from tenant_runtime.auth.oidc import OidcClient
 from tenant_runtime.auth.routes import AuthController
 from tenant_runtime.auth.saml import SamlServiceProvider
 from tenant_runtime.auth.service import SessionPolicy
+from tenant_runtime.auth.usage import UsageReporter
 from tenant_runtime.catalog.refresh import LocationRefresher
 from tenant_runtime.catalog.routes import CatalogController, catalog_error_response
 from tenant_runtime.core.database import create_database_engine, create_session_factory
@@ -85,6 +86,7 @@ def create_app(settings: RuntimeSettings) -> Litestar:
     uplink = Uplink(settings)
     session_factory = create_session_factory(engine)
     refresher = LocationRefresher(settings, session_factory)
+    usage_reporter = UsageReporter(uplink, session_factory, settings.usage_report_seconds)
     plugin_host = PluginHost(settings, session_factory, discovery=lambda: uplink.document)
     plugin_hosting.install(plugin_host)
     uplink.subscribe("plugins", plugin_host.on_section)
@@ -141,8 +143,8 @@ def create_app(settings: RuntimeSettings) -> Litestar:
         middleware=[request_context_middleware, metrics.middleware, session_middleware],
         exception_handlers={Exception: handle_error},
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
-        on_startup=[uplink.start, refresher.start, plugin_host.start],
-        on_shutdown=[plugin_host.stop, uplink.stop, dispose_engine],
+        on_startup=[uplink.start, refresher.start, plugin_host.start, usage_reporter.start],
+        on_shutdown=[usage_reporter.stop, plugin_host.stop, uplink.stop, dispose_engine],
         # Logging is configured once per process by the CLI, with the tenant id on each line.
         logging_config=None,
         openapi_config=None,

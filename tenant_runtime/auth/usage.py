@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 
+import structlog
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from tenant_runtime.auth.models import LoginDay, User
+from tenant_runtime.uplink.client import Uplink, UplinkError
+
+log = structlog.get_logger(__name__)
 
 
 def _month_bounds(period: str) -> tuple[date, date]:
@@ -34,3 +40,48 @@ def active_users(session: Session, period: str) -> int:
 def provisioned_users(session: Session) -> int:
     """Users who may sign in now (deactivated users do not hold a seat)."""
     return int(session.scalar(select(func.count()).select_from(User).where(User.active)) or 0)
+
+
+class UsageReporter:
+    """Sends this month's seat usage up on start and then every ``usage_report_seconds``.
+
+    A report that cannot be sent is simply sent again next time: each one carries the
+    whole month's figures, so the newest report is all billing needs.
+    """
+
+    def __init__(
+        self, uplink: Uplink, sessions: Callable[[], Session], interval_seconds: float
+    ) -> None:
+        self.uplink = uplink
+        self.sessions = sessions
+        self.interval_seconds = interval_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def report_now(self) -> None:
+        period = datetime.now(UTC).strftime("%Y-%m")
+        with self.sessions() as session:
+            active, provisioned = active_users(session, period), provisioned_users(session)
+        self.uplink.report_usage(period, active, provisioned)
+        log.info("usage.reported", period=period, active_users=active)
+
+    def start(self) -> None:
+        if self.uplink.standalone or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="usage-reporter", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.report_now()
+            except UplinkError as exc:
+                log.warning("usage.report_failed", error=str(exc))
+            except Exception:
+                log.exception("usage.report_failed")
+            self._stop.wait(self.interval_seconds)

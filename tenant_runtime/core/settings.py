@@ -36,6 +36,8 @@ class RuntimeSettings(BaseSettings):
     control_plane_url: str = ""
     control_plane_token: SecretStr = SecretStr("")
     config_refresh_seconds: float = Field(default=10.0, gt=0)
+    # How often the runtime reports its active and provisioned users (seats) up.
+    usage_report_seconds: float = Field(default=900.0, gt=0)
 
     # --- Catalog and access ---
     # Static service tokens (like Backstage's external access tokens): a JSON list of

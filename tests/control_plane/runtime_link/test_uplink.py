@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing.models import UsageReport
 from control_plane.app import create_app
 from control_plane.core.settings import Settings
 from control_plane.runtime_link import service
 from control_plane.tenants.models import Tenant
+from tenant_runtime.auth.models import LoginDay, User
+from tenant_runtime.auth.usage import UsageReporter
+from tenant_runtime.core.database import create_database_engine
 from tenant_runtime.core.settings import RuntimeSettings
+from tenant_runtime.migrate import migrate
 from tenant_runtime.uplink import Uplink, UplinkError
 from tenant_runtime.uplink.client import signature
 from tests.control_plane.factories import make_tenant
@@ -205,3 +213,56 @@ def test_a_malformed_usage_report_says_what_is_wrong(
     response = _post_usage(control_plane_url, settings, tenant, body, signature(token, body))
     assert (response.status_code, recorded) == (400, [])
     assert "YYYY-MM" in response.json()["detail"]
+
+
+def test_a_runtime_reports_its_seats_into_the_billing_ledger(
+    control_plane_url: str,
+    settings: Settings,
+    tenant: Tenant,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+) -> None:
+    runtime = RuntimeSettings(
+        tenant_id=str(tenant.id),
+        tenant_slug="acme",
+        organization_name="Acme",
+        database_url=f"sqlite:///{tmp_path / 'runtime.db'}",
+        data_dir=tmp_path,
+    )
+    migrate(runtime)
+    engine = create_database_engine(runtime.database_url)
+    now = dt.datetime.now(dt.UTC)
+    with Session(engine) as runtime_session:
+        for number, active in enumerate((True, True, False)):
+            user = User(
+                id=f"user-{number}",
+                email=f"u{number}@acme.example",
+                name="",
+                role="viewer",
+                active=active,
+                source="sso",
+                created_at=now,
+                updated_at=now,
+            )
+            runtime_session.add(user)
+            runtime_session.flush()
+            runtime_session.add(LoginDay(user_id=user.id, day=now.date()))
+        runtime_session.commit()
+    uplink = _uplink(control_plane_url, str(tenant.id), service.runtime_token(settings, tenant.id))
+
+    UsageReporter(uplink, sessionmaker(engine), 900).report_now()
+    engine.dispose()
+
+    with sessions() as session:
+        ledger = session.scalars(select(UsageReport).where(UsageReport.tenant_id == tenant.id))
+        assert [(r.period, r.active_users, r.provisioned_users) for r in ledger] == [
+            (now.strftime("%Y-%m"), 3, 2)
+        ], "three users signed in this month; the deactivated one holds no seat"
+
+
+def test_a_usage_report_with_negative_counts_is_refused(
+    control_plane_url: str, settings: Settings, tenant: Tenant
+) -> None:
+    uplink = _uplink(control_plane_url, str(tenant.id), service.runtime_token(settings, tenant.id))
+    with pytest.raises(UplinkError, match=r"answered 400: .*user counts cannot be negative"):
+        uplink.report_usage("2026-11", active_users=-1, provisioned_users=2)
