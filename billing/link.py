@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billing import seats
+from billing import seats, service
 from control_plane.core.errors import ValidationFailed
 from control_plane.runtime_link import service as runtime_link
+from control_plane.tenants import routes as console
 from control_plane.tenants.models import Tenant
 
 
@@ -28,5 +29,13 @@ def record_usage(session: Session, tenant: Tenant, report: dict[str, Any]) -> No
         raise ValidationFailed({"usage": str(exc)}) from None
 
 
+def console_notice(session: Session, tenant: Tenant) -> str | None:
+    """A failed payment's grace period, a trial's end: what the console's front page shows."""
+    account = service.account_of_tenant(session, tenant.id)
+    return account.notice if account is not None else None
+
+
 def install() -> None:
     runtime_link.USAGE_RECORDER = record_usage
+    if console_notice not in console.CONSOLE_NOTICES:
+        console.CONSOLE_NOTICES.append(console_notice)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -78,6 +79,12 @@ def _status(organization: Organization, tenant: Tenant) -> TenantStatus:
     )
 
 
+# Notices for the console's front page, each (session, tenant) -> text or None. Domains that
+# have something to tell the organization (billing: a failed payment) register one.
+ConsoleNotice = Callable[[Session, Tenant], str | None]
+CONSOLE_NOTICES: list[ConsoleNotice] = []
+
+
 class ConsoleController(Controller):
     path = "/console"
     guards = [require_login]
@@ -95,6 +102,9 @@ class ConsoleController(Controller):
                 "steps": provisioning_steps(tenant),
                 "events": tenants.events(db_session, tenant.id),
                 "can_retry": membership.role in (Role.OWNER, Role.ADMIN),
+                "notices": [
+                    text for notice in CONSOLE_NOTICES if (text := notice(db_session, tenant))
+                ],
             },
         )
 

@@ -179,3 +179,13 @@ def test_without_stripe_the_console_says_billing_is_not_configured(
         sign_in(plain, user)
         page = plain.get("/console/billing").text
     assert "Billing is not configured" in page
+
+
+def test_the_consoles_front_page_links_billing_and_shows_its_notice(
+    active: PaidSignup, client: TestClient[Any], db_session: Session
+) -> None:
+    active.account.notice = "Your last payment failed; please update your card."
+    db_session.commit()
+    sign_in(client, active.user)
+    page = client.get("/console/").text
+    assert ('id="billing-link"' in page, "Your last payment failed" in page) == (True, True)
