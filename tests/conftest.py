@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client as kube
 from kubernetes import config as kube_config
+from playwright.sync_api import Browser, Playwright, sync_playwright
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -121,3 +122,35 @@ def kube_settings(settings: Settings, kube_cluster: Any, postgres_admin_url: str
 @pytest.fixture
 def api(kube_cluster: Any) -> kube.ApiClient:
     return kube_config.new_client_from_config(config_file=str(kube_cluster.kubeconfig))
+
+
+# One Playwright driver and one headless Chromium for every browser test of the run: a
+# second sync_playwright() in the same process fails, and a browser per module costs seconds.
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # the suite runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    try:
+        executable = services.chromium_path()
+    except services.ServiceUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    browser = playwright_driver.chromium.launch(
+        executable_path=executable, headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()

@@ -1,4 +1,4 @@
-"""The running product and a headless Chromium for the end-to-end tests.
+"""The running product and a browser profile per test for the end-to-end tests.
 
 The product is started once for this directory's tests exactly as ``make run`` starts it,
 and stopped with Ctrl-C; stopping it asserts a clean exit and no leftover processes.
@@ -9,20 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
-from infra.testenv import services
 from tests.e2e.product import Product, running_product
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # the suite runs as root
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
@@ -34,25 +23,6 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Product]:
     """
     with running_product(tmp_path_factory.mktemp("backlot") / "data") as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_driver: Playwright) -> Iterator[Browser]:
-    try:
-        executable = services.chromium_path()
-    except services.ServiceUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    browser = playwright_driver.chromium.launch(
-        executable_path=executable, headless=True, args=CHROMIUM_ARGS
-    )
-    yield browser
-    browser.close()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The catalog pages in headless Chromium against a live runtime, signed in with a service
-token header (until user sessions land, the header stands in for a signed-in browser)."""
+"""The catalog pages in headless Chromium against a live runtime. The browser sends a service
+token header, which the runtime accepts like a signed-in member's session."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from infra.testenv import services
 from tests.tenant_runtime.live import SERVICE_TOKEN, LiveRuntime, live_runtime
 
 pytestmark = [pytest.mark.catalog, pytest.mark.browser]
 
 TENANT_ID = "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "backstage-examples"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
@@ -30,21 +28,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveRuntime]:
         tenant_id=TENANT_ID,
     ) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        executable = services.chromium_path()
-    except services.ServiceUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    driver: Playwright
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

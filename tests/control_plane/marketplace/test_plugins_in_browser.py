@@ -12,10 +12,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import (  # noqa: F401 - the product and browser fixtures
-    browser,
     context,
     page,
-    playwright_driver,
     product,
 )
 from tests.e2e.product import Product

@@ -11,16 +11,13 @@ import httpx
 import pytest
 import uvicorn
 from litestar import Litestar
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from infra.testenv import services
 from tests.support.dex import PASSWORD, DexServer
 from tests.support.saml_idp import SamlIdp, SamlUser
 from tests.tenant_runtime.auth.conftest import ALICE, oidc_section, saml_section
 
 pytestmark = [pytest.mark.sso, pytest.mark.browser]
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture
@@ -41,23 +38,9 @@ def served_portal(app: Litestar, portal_port: int) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    try:
-        executable = services.chromium_path()
-    except services.ServiceUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context()
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
     context.set_default_timeout(15_000)
     yield context.new_page()
     context.close()
