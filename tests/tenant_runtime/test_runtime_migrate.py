@@ -99,6 +99,10 @@ def test_migrations_go_down_to_nothing_and_back_up(runtime_settings: RuntimeSett
         "login_attempts",
         "used_handoff_tickets",
         "login_days",
+        # The built-in plugins' data (CI runs, cost lines, TechDocs pages).
+        "plugin_ci_runs",
+        "plugin_cost_lines",
+        "plugin_techdocs_pages",
     }
 
 
