@@ -256,9 +256,12 @@ class PluginHost:
     # -- what the rest of the runtime reads ----------------------------------------------
 
     def app_for(self, plugin_id: str) -> Litestar | None:
+        active = self.active_plugin(plugin_id)
+        return active.app if active is not None else None
+
+    def active_plugin(self, plugin_id: str) -> ActivePlugin | None:
         with self._lock:
-            active = self._active.get(plugin_id)
-            return active.app if active is not None else None
+            return self._active.get(plugin_id)
 
     def active(self) -> list[ActivePlugin]:
         with self._lock:

@@ -14,8 +14,10 @@ from urllib.parse import unquote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import asgi
+from litestar.connection import ASGIConnection
 from litestar.types import Receive, Scope, Send
 
+from tenant_runtime.auth.guard import principal_of
 from tenant_runtime.plugins.host import PluginHost
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -62,13 +64,32 @@ async def _send(send: Send, status: int, body: bytes, content_type: str) -> None
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _not_found(send: Send, plugin_id: str, api: bool) -> None:
-    detail = f"plugin {plugin_id!r} is not active in this portal"
+async def _refuse(send: Send, status: int, detail: str, api: bool) -> None:
     if api:
-        body = json.dumps({"status_code": 404, "detail": detail}).encode()
-        await _send(send, 404, body, "application/json")
+        body = json.dumps({"status_code": status, "detail": detail}).encode()
+        await _send(send, status, body, "application/json")
     else:
-        await _send(send, 404, f"<!doctype html><h1>404</h1><p>{detail}</p>".encode(), "text/html")
+        page = f"<!doctype html><h1>{status}</h1><p>{detail}</p>".encode()
+        await _send(send, status, page, "text/html")
+
+
+async def _not_found(send: Send, plugin_id: str, api: bool) -> None:
+    await _refuse(send, 404, f"plugin {plugin_id!r} is not active in this portal", api)
+
+
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _credential_problem(scope: Scope, public: bool) -> tuple[int, str] | None:
+    """Why this request may not reach the plugin (status, message), or None if it may."""
+    if public:
+        return None
+    principal = principal_of(ASGIConnection(scope))
+    if principal is None:
+        return 401, "Missing or invalid credentials: sign in or send a token"
+    if scope.get("method", "GET") not in READING_METHODS and not principal.has_role("member"):
+        return 403, "This needs the member role"
+    return None
 
 
 def _status_document(host: PluginHost) -> dict[str, Any]:
@@ -100,6 +121,10 @@ async def _dispatch(scope: Scope, receive: Receive, send: Send, prefix: str) -> 
     plugin_id, _, tail = rest.partition("/")
     api = prefix.startswith("/api")
     if not plugin_id:
+        problem = _credential_problem(scope, public=False)
+        if problem is not None:
+            await _refuse(send, *problem, api)
+            return
         if api:
             body = json.dumps(_status_document(host)).encode()
             await _send(send, 200, body, "application/json")
@@ -111,10 +136,16 @@ async def _dispatch(scope: Scope, receive: Receive, send: Send, prefix: str) -> 
             )
             await _send(send, 200, page.encode(), "text/html; charset=utf-8")
         return
-    app = host.app_for(plugin_id)
-    if app is None:
+    active = host.active_plugin(plugin_id)
+    if active is None:
         await _not_found(send, plugin_id, api)
         return
+    own_path = ("/api/" if api else "/") + tail
+    problem = _credential_problem(scope, own_path in active.spec.public_paths)
+    if problem is not None:
+        await _refuse(send, *problem, api)
+        return
+    app = active.app
     # The plugin's app sees its own paths ("/x", "/api/x") below a root path, which per the
     # ASGI spec stays part of "path".
     root = str(scope.get("root_path", "")) + f"{prefix}/{plugin_id}"

@@ -87,6 +87,10 @@ class PluginSpec:
     entity_cards: Callable[[PluginContext, Entity], list[EntityCard]] | None = None
     catalog_processors: Sequence[Callable[[Entity], Entity]] = field(default_factory=tuple)
     jobs: Sequence[Job] = field(default_factory=tuple)
+    # Paths of the plugin's app that callers outside the portal reach without a portal
+    # credential, because the route checks its own (a webhook's signature). Every other
+    # path needs a signed-in user or a service token, and a member's role to change data.
+    public_paths: frozenset[str] = frozenset()
 
     def validate_config(self, raw: dict[str, Any]) -> Any:
         """The config as the plugin's schema type; raises ``msgspec.ValidationError``."""

@@ -21,6 +21,7 @@ from tenant_runtime.catalog.errors import CatalogError
 from tenant_runtime.catalog.locations import LocationService
 from tenant_runtime.catalog.refs import EntityRef
 from tenant_runtime.catalog.service import CatalogService, EntityQuery, FullTextFilter, OrderField
+from tenant_runtime.plugins import host as plugin_hosting
 
 PAGE_SIZE = 50
 CSRF_COOKIE = "backlot_catalog_csrf"
@@ -203,6 +204,9 @@ class CatalogPagesController(Controller):
                 "links": entity["metadata"].get("links", []),
                 "annotations": entity["metadata"].get("annotations", {}),
                 "errors": entity.get("status", {}).get("items", []),
+                # What the active plugins add: tabs served by the plugin, overview cards.
+                "plugin_tabs": plugin_hosting.entity_tabs(entity),
+                "plugin_cards": plugin_hosting.entity_cards(entity),
             },
         )
 

@@ -180,6 +180,7 @@ plugin = PluginSpec(
     runtime_releases=">=0.1,<1",
     build_app=_build,
     config_schema=CicdConfig,
+    public_paths=frozenset({"/api/webhook"}),
     entity_tabs=_tabs,
     entity_cards=_cards,
 )

@@ -25,6 +25,7 @@ from control_plane.app import create_app
 from control_plane.core.settings import Settings
 from control_plane.runtime_link import service as runtime_link
 from control_plane.tenants.models import Tenant
+from tests.support.processes import CATALOG_READER_TOKEN, CATALOG_READER_TOKENS
 
 BOOT_TIMEOUT_SECONDS = 90
 
@@ -62,6 +63,9 @@ def serve_control_plane(
         thread.join(timeout=10)
 
 
+MEMBER_HEADERS = {"authorization": f"Bearer {CATALOG_READER_TOKEN}"}
+
+
 @dataclass
 class RuntimeProcess:
     process: subprocess.Popen[bytes]
@@ -69,7 +73,8 @@ class RuntimeProcess:
     log: Path
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=5)
+        """GET as a member of the portal (a service token)."""
+        return httpx.get(self.url + path, headers=MEMBER_HEADERS, timeout=5)
 
     def logs(self) -> str:
         """The runtime's log without the per-request lines."""
@@ -99,6 +104,7 @@ def runtime_env(
             "BACKLOT_RUNTIME_CONTROL_PLANE_TOKEN": runtime_link.runtime_token(settings, tenant.id),
             "BACKLOT_RUNTIME_CONFIG_REFRESH_SECONDS": "0.25",
             "BACKLOT_RUNTIME_PLUGIN_TICK_SECONDS": "0.25",
+            "BACKLOT_RUNTIME_SERVICE_TOKENS": CATALOG_READER_TOKENS,
             **overrides,
         }
     )
