@@ -90,8 +90,8 @@ class Settings(BaseSettings):
     # Fleet: operators' admin API and rollouts.
     rollout_tick_seconds: float = Field(default=5.0, gt=0)
     # Where webhooks wait to be handled, for the webhook lag metric:
-    # "table.received_column.handled_column" (e.g. the billing inbox); "" = no such metric.
-    metrics_webhook_inbox: str = ""
+    # "table.received_column.handled_column"; "" = no such metric. Billing's Stripe inbox.
+    metrics_webhook_inbox: str = "billing_stripe_events.created_at.handled_at"
     operator_oidc_issuer: str = ""
     operator_oidc_client_id: str = ""
     operator_oidc_client_secret: SecretStr = SecretStr("")

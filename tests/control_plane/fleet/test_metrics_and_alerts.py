@@ -11,6 +11,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
+from billing.models import StripeEvent
 from control_plane.fleet.metrics import InboxSource
 from control_plane.tenants.lifecycle import TenantState
 from tests.control_plane.factories import make_tenant
@@ -55,6 +56,19 @@ def test_outbox_lag_and_reconcile_figures_are_exported(client: Client, db_sessio
         ("backlot_reconcile_duration_seconds_count", ()) in samples,
         samples[("backlot_outbox_lag_seconds", ())] >= 0,
     ) == (1, 1, True, True)
+
+
+@pytest.mark.integration
+def test_the_stripe_webhook_inbox_lag_is_exported(client: Client, db_session: Session) -> None:
+    db_session.add(
+        StripeEvent(stripe_event_id="evt_lag", type="invoice.paid", object_id="in_1", payload={})
+    )
+    db_session.commit()
+    samples = _samples(client)
+    assert (
+        samples[("backlot_webhook_unhandled", ())],
+        samples[("backlot_webhook_lag_seconds", ())] >= 0,
+    ) == (1, True)
 
 
 def test_the_webhook_inbox_source_accepts_only_plain_identifiers() -> None:
