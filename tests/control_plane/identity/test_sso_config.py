@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane.audit import service as audit_log
 from control_plane.core.settings import Settings
 from control_plane.identity.models import SsoConfiguration, SsoTest, SsoTestState
 from control_plane.runtime_link.service import runtime_token
@@ -307,6 +308,24 @@ def test_a_passed_test_of_the_current_draft_allows_enabling(
         "SsoTestStarted",
         "SsoTestPassed",
         "SsoEnabled",
+    ]
+
+
+def test_every_sso_change_is_in_the_tenants_audit_log(
+    console: Console, dex: DexServer, settings: Settings, db_session: Session
+) -> None:
+    console.api("PUT", "/api/v1/tenant/sso", oidc_settings(dex))
+    test_id = console.api("POST", "/api/v1/tenant/sso/tests").json()["test"]["id"]
+    _report(console, settings, test_id, ok=True)
+    console.api("POST", "/api/v1/tenant/sso/enable")
+
+    logged = audit_log.entries(db_session, tenant_id=console.tenant.id)
+
+    assert [entry.action for entry in reversed(logged) if entry.action.startswith("identity.")] == [
+        "identity.sso_draft_saved",
+        "identity.sso_test_started",
+        "identity.sso_test_passed",
+        "identity.sso_enabled",
     ]
 
 
