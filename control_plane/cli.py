@@ -7,14 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import click
+from sqlalchemy.orm import Session
 
 from billing.cli import billing
 from control_plane.core import migrations
 from control_plane.core.logging import configure_logging, redact_url
-from control_plane.core.settings import load_settings
+from control_plane.core.settings import Settings, load_settings
 from control_plane.fleet.cli import fleet
 from control_plane.marketplace.cli import marketplace
 from control_plane.provisioning.drivers.local import LocalDriver
@@ -140,41 +143,40 @@ def run(workers: bool) -> None:
     sys.exit(exit_code)
 
 
-@main.command("rotate-signing-key")
-def rotate_signing_key() -> None:
-    """Sign with a new key from now on; the old one stays in the JWKS until its tokens expire."""
+@contextmanager
+def _unit_of_work() -> Iterator[tuple[Session, Settings]]:
+    """The configured database in one transaction, for a command that changes stored state."""
     from control_plane.core.database import (  # noqa: PLC0415
         build_engine,
         build_session_factory,
         unit_of_work,
     )
-    from control_plane.identity import signing  # noqa: PLC0415
     from control_plane.models import import_all  # noqa: PLC0415
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
     import_all()
     with unit_of_work(build_session_factory(build_engine(settings.resolved_database_url))) as s:
-        key = signing.rotate(s, settings)
+        yield s, settings
+
+
+@main.command("rotate-signing-key")
+def rotate_signing_key() -> None:
+    """Sign with a new key from now on; the old one stays in the JWKS until its tokens expire."""
+    from control_plane.identity import signing  # noqa: PLC0415
+
+    with _unit_of_work() as (session, settings):
+        key = signing.rotate(session, settings)
     click.echo(f"signing with {key.kid}")
 
 
 @main.command("reencrypt-secrets")
 def reencrypt_secrets() -> None:
     """After changing BACKLOT_SECRET_KEY: rewrite stored secrets under it (old keys listed)."""
-    from control_plane.core.database import (  # noqa: PLC0415
-        build_engine,
-        build_session_factory,
-        unit_of_work,
-    )
     from control_plane.identity import rotation  # noqa: PLC0415
-    from control_plane.models import import_all  # noqa: PLC0415
 
-    settings = load_settings()
-    configure_logging(settings.log_format, settings.log_level)
-    import_all()
-    with unit_of_work(build_session_factory(build_engine(settings.resolved_database_url))) as s:
-        count = rotation.reencrypt_secrets(s, settings)
+    with _unit_of_work() as (session, settings):
+        count = rotation.reencrypt_secrets(session, settings)
     click.echo(f"{count} secret(s) now encrypted under the current key")
 
 

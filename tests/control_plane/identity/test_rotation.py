@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pyotp
 import pytest
+from click.testing import CliRunner
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
+from control_plane.cli import main
 from control_plane.core.crypto import SecretBox, secret_box
 from control_plane.core.settings import Settings
 from control_plane.identity import accounts, signing
@@ -42,3 +44,22 @@ def test_reencryption_moves_every_secret_to_the_new_key(
     assert '"d"' in only_new.decrypt(key.private_jwk_encrypted)
     assert config.live is not None
     assert only_new.decrypt(config.live["oidc"]["client_secret_encrypted"]) == "idp-secret"
+
+
+def test_the_rotate_signing_key_command_signs_with_a_new_key(
+    db_session: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = signing.active_key(db_session, settings).kid
+    db_session.commit()
+    monkeypatch.setenv("BACKLOT_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("BACKLOT_SECRET_KEY", settings.secret_key.get_secret_value())
+
+    result = CliRunner().invoke(main, ["rotate-signing-key"])
+
+    db_session.expire_all()
+    after = signing.active_key(db_session, settings).kid
+    assert (result.exit_code, result.output.strip(), after != before) == (
+        0,
+        f"signing with {after}",
+        True,
+    )

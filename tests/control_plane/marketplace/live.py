@@ -6,10 +6,8 @@ Used by the marketplace tests, the browser test and the activation benchmark.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.app import create_app
@@ -26,15 +23,9 @@ from control_plane.core.settings import Settings
 from control_plane.runtime_link import service as runtime_link
 from control_plane.tenants.models import Tenant
 from tests.support.processes import CATALOG_READER_TOKEN, CATALOG_READER_TOKENS
+from tests.support.servers import free_port, serving
 
 BOOT_TIMEOUT_SECONDS = 90
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -43,24 +34,10 @@ def serve_control_plane(
 ) -> Iterator[tuple[str, Settings]]:
     """The control plane on a free port, its public URL set to that address."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = settings.model_copy(update={"public_url": url, "port": port})
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, sessions=sessions), host="127.0.0.1", port=port, log_level="error"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the control plane did not start within 10 s"
-        time.sleep(0.02)
-    try:
+    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}", "port": port})
+    app = create_app(settings, sessions=sessions)
+    with serving(app, port, what="the control plane", timeout_seconds=10) as url:
         yield url, settings
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 MEMBER_HEADERS = {"authorization": f"Bearer {CATALOG_READER_TOKEN}"}

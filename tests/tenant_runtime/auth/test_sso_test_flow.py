@@ -7,8 +7,6 @@ test and a recorder, as the identity domain fills them in the product.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from litestar import Litestar
 from litestar.testing import TestClient
 from pydantic import SecretStr
@@ -24,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.app import create_app as create_control_plane
-from control_plane.core.database import build_engine
+from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.runtime_link import service
 from control_plane.tenants.models import Tenant
@@ -35,6 +32,7 @@ from tenant_runtime.core.settings import RuntimeSettings
 from tenant_runtime.migrate import migrate
 from tests.control_plane.factories import make_tenant
 from tests.support.dex import DexServer
+from tests.support.servers import free_port, serving
 from tests.tenant_runtime.auth.conftest import CLIENT_SECRET, ControlPlaneKeys, oidc_section
 from tests.tenant_runtime.auth.oidc_flow import dex_round_trip
 
@@ -43,26 +41,16 @@ pytestmark = [pytest.mark.sso, pytest.mark.integration]
 TEST_ID = "sso-test-0001"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    """Control-plane sessions in a transaction rolled back after the test.
+    """Control-plane sessions that really commit: the served control plane answers the
+    portal's uplink polls and reports from several threads at once, which one shared
+    connection cannot carry. Each test makes its own tenant.
 
     Defined here because the runtime tests' `engine` (a tenant's SQLite) hides the suite's.
     """
     engine = build_engine(database_url)
-    with engine.connect() as connection:
-        transaction = connection.begin()
-        yield sessionmaker(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-        transaction.rollback()
+    yield build_session_factory(engine)
     engine.dispose()
 
 
@@ -112,24 +100,9 @@ def reported(
 
 @pytest.fixture
 def control_plane_url(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[str]:
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_control_plane(settings, sessions=sessions),
-            host="127.0.0.1",
-            port=port,
-            log_level="error",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the control plane did not start within 20 s"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    app = create_control_plane(settings, sessions=sessions)
+    with serving(app, free_port(), what="the control plane") as url:
+        yield url
 
 
 @pytest.fixture
