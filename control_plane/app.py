@@ -30,6 +30,7 @@ from control_plane.core.logging import configure_logging
 from control_plane.core.settings import Settings, load_settings
 from control_plane.core.web import PlaneState, bind_request_context, relay_pending, stamp_request_id
 from control_plane.fleet import metrics as fleet_metrics
+from control_plane.fleet import views as fleet_views
 from control_plane.fleet.login import OperatorLoginController
 from control_plane.fleet.routes import AdminController
 from control_plane.health import HealthController
@@ -42,6 +43,7 @@ from control_plane.identity.routes import (
 from control_plane.identity.sso import link as sso_link
 from control_plane.identity.sso.routes import SsoApiController, SsoConsoleController
 from control_plane.marketplace import entitlements as marketplace_entitlements
+from control_plane.marketplace import service as marketplace
 from control_plane.marketplace.routes import (
     OperatorPluginController,
     PluginConsoleController,
@@ -108,6 +110,7 @@ def create_app(
     sso_link.install(settings)
     billing_link.install()
     runtime_link.CONFIG_SECTIONS["plugins"] = marketplace_entitlements.plugins_section(settings)
+    fleet_views.DETAIL_SECTIONS["plugins"] = marketplace.fleet_section
 
     def seed_plugins() -> None:
         with unit_of_work(state.sessions) as session:

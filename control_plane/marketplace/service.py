@@ -372,3 +372,11 @@ def uninstall(session: Session, tenant: Tenant, plugin: Plugin, *, actor: str) -
         details={"version": current.version},
     )
     session.flush()
+
+
+def fleet_section(session: Session, tenant: Tenant) -> list[dict[str, Any]]:
+    """The tenant's installed plugins, for the operators' tenant detail."""
+    return [
+        {"id": plugin.key, "tier": str(plugin.tier), "version": row.version}
+        for plugin, row in installed(session, tenant)
+    ]

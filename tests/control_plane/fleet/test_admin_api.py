@@ -9,9 +9,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from billing import seats
+from billing.models import BillingAccount
 from control_plane.audit import service as audit
 from control_plane.audit.models import AuditEntry
 from control_plane.fleet import releases
+from control_plane.marketplace import service as marketplace
+from control_plane.marketplace.seed import seed as seed_marketplace
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant
 from tests.control_plane.factories import make_tenant
@@ -273,6 +277,42 @@ def test_the_tenant_detail_has_every_section(
         "rollouts",
         "audit",
     } <= set(body)
+
+
+def test_the_tenant_detail_shows_usage_subscription_and_plugins(
+    client: Client, db_session: Session, token: TokenMaker
+) -> None:
+    tenant = _tenants(db_session, 1)[0]
+    seed_marketplace(db_session)
+    marketplace.install(
+        db_session, tenant, marketplace.get_plugin(db_session, "techdocs"), actor="user:test"
+    )
+    db_session.add(
+        BillingAccount(
+            organization_id=tenant.organization_id,
+            tenant_id=tenant.id,
+            plan="team",
+            status="past_due",
+            quantity=12,
+        )
+    )
+    seats.record_usage(
+        db_session,
+        tenant_id=tenant.id,
+        period="2026-11",
+        active_users=9,
+        provisioned_users=11,
+        reported_at=dt.datetime(2026, 11, 24, 10, tzinfo=dt.UTC),
+    )
+    db_session.commit()
+
+    body = client.get(f"/admin/v1/tenants/{tenant.slug}", headers=token("read")).json()
+
+    assert (
+        (body["usage"]["period"], body["usage"]["active_users"]),
+        (body["subscription"]["status"], body["subscription"]["seats_billed"]),
+        [plugin["id"] for plugin in body["plugins"]],
+    ) == (("2026-11", 9), ("past_due", 12), ["techdocs"])
 
 
 def test_a_bulk_dry_run_changes_nothing(
