@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billing import link as billing_link
 from billing.routes import BillingApiController, BillingConsoleController, StripeWebhookController
+from control_plane.core import migrations
 from control_plane.core.database import build_engine, build_session_factory, unit_of_work
 from control_plane.core.errors import DomainError
 from control_plane.core.logging import configure_logging
@@ -114,6 +115,10 @@ def create_app(
 
     def seed_plugins() -> None:
         with unit_of_work(state.sessions) as session:
+            # Before `backlot migrate` there is no registry to seed; readiness says so.
+            if not migrations.at_head(session.connection()):
+                log.warning("marketplace.seed_skipped", reason="database schema is not at head")
+                return
             seed_marketplace(session)
 
     fleet_metrics.collector.configure(state.sessions, settings.metrics_webhook_inbox)
