@@ -6,8 +6,8 @@ suspended. Every request gets the control plane's suspended page for the portal 
 request, so it says what holds the portal now), with the page's 503 status. If the control
 plane cannot be reached it still answers, with a short plain page.
 
-Run as ``python -m control_plane.provisioning.drivers.suspended_page --port N --page URL``.
-Standard library only: it must start in well under a second and hold little memory.
+Run as ``python path/to/suspended_page.py --port N --page URL`` (the local driver runs it by
+path). Standard library only: it must start in well under a second and hold little memory.
 """
 
 from __future__ import annotations

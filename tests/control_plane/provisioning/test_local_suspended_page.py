@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.core.settings import Settings
+from control_plane.provisioning.drivers import suspended_page
 from control_plane.provisioning.drivers.base import RuntimeSpec
 from control_plane.provisioning.drivers.local import LocalDriver
 from control_plane.tenants import service as tenants
@@ -103,8 +104,7 @@ def test_without_the_control_plane_the_stand_in_still_says_suspended(tmp_path: P
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "control_plane.provisioning.drivers.suspended_page",
+            str(Path(suspended_page.__file__)),
             "--port",
             str(port),
             "--page",
