@@ -21,8 +21,9 @@ log = structlog.get_logger(__name__)
 SEAT_STATUSES = ("active", "trialing", "past_due")
 # Seat decreases wait for the renewal: they are sent this long before the period ends, with no
 # proration, so the customer keeps the seats paid for and the renewal invoice bills fewer. The
-# billing tick runs every few seconds to minutes, so it comes round many times in this window;
-# a decrease whose window was missed (the mirror still shows an ended period) goes at once.
+# billing tick runs every few seconds to minutes, so it comes round many times in this window.
+# A decrease whose window was missed goes at once while the mirror still shows the ended period;
+# once the renewal is mirrored it waits for the next one, as the new period is already paid.
 DECREASE_LEAD = dt.timedelta(hours=1)
 
 
