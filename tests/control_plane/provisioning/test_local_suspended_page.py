@@ -17,10 +17,11 @@ from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers import suspended_page
 from control_plane.provisioning.drivers.base import RuntimeSpec
 from control_plane.provisioning.drivers.local import LocalDriver
+from control_plane.provisioning.reconciler import Reconciler
 from control_plane.tenants import service as tenants
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant
-from tests.control_plane.factories import make_tenant
+from tests.control_plane.factories import make_tenant, pending_operation
 from tests.control_plane.marketplace.live import free_port, serve_control_plane
 
 pytestmark = [pytest.mark.stripe, pytest.mark.integration, pytest.mark.embedded]
@@ -126,3 +127,39 @@ def _get_when_listening(url: str) -> httpx.Response:
         except httpx.ConnectError:
             time.sleep(0.05)
     pytest.fail(f"nothing listened at {url} within 5 s", pytrace=False)
+
+
+def test_billing_suspends_a_live_portal_and_payment_brings_it_back_at_the_same_address(
+    settings: Settings, sessions: sessionmaker[Session], db_session: Session, tmp_path: Path
+) -> None:
+    """Through the reconciler, as a billing suspension and its lifting run in production."""
+    _, organization, tenant = make_tenant(db_session)
+    db_session.commit()
+    with serve_control_plane(settings, sessions) as (_, served):
+        local = served.model_copy(update={"data_dir": tmp_path / "runtimes"})
+        driver = LocalDriver(local)
+        reconciler = Reconciler(local, sessions, driver)
+        try:
+            assert reconciler.run(pending_operation(db_session, tenant.id).id).status == "ready"
+            db_session.refresh(tenant)
+            address = tenant.runtime_url
+            suspend = tenants.suspend(db_session, tenant, holder="billing", actor="system:billing")
+            assert suspend is not None
+            db_session.commit()
+            assert reconciler.run(suspend.id).status == "suspended"
+            page = httpx.get(f"{address}/")
+
+            resume = tenants.resume(db_session, tenant, holder="billing", actor="system:billing")
+            assert resume is not None
+            db_session.commit()
+            assert reconciler.run(resume.id).status == "ready"
+            db_session.refresh(tenant)
+            back = httpx.get(f"{tenant.runtime_url}/healthz")
+        finally:
+            driver.stop_all()
+    assert (
+        page.status_code,
+        f"{organization.name}'s portal is suspended" in page.text,
+        tenant.runtime_url,
+        back.status_code,
+    ) == (503, True, address, 200)
