@@ -8,7 +8,7 @@ derived from the operation it belongs to, so a retried task never charges twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import stripe
 
@@ -164,18 +164,23 @@ class StripeGateway:
         plan: Plan,
         quantity: int,
         idempotency_key: str,
+        proration_behavior: Literal["none"] | None = None,
     ) -> dict[str, Any]:
         """Swap the plan and/or seat count.
 
-        ``proration_behavior`` is left out on purpose: Stripe's default is
-        ``create_prorations``, which is the policy we want for upgrades, downgrades and seats.
+        By default ``proration_behavior`` is left out: Stripe's default is
+        ``create_prorations``, the policy for plan changes and seat increases. Seat decreases
+        pass ``"none"``: they are sent just before the renewal and credit nothing.
         """
+        params: dict[str, Any] = {
+            "items": [{"id": item_id, "plan": plan.price_id, "quantity": quantity}],
+            "metadata": {"plan": plan.key},
+        }
+        if proration_behavior is not None:
+            params["proration_behavior"] = proration_behavior
         updated = self.client.v1.subscriptions.update(
             subscription_id,
-            params={
-                "items": [{"id": item_id, "plan": plan.price_id, "quantity": quantity}],
-                "metadata": {"plan": plan.key},
-            },
+            params=cast(Any, params),
             options={"idempotency_key": idempotency_key},
         )
         return _object(updated)

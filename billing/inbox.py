@@ -26,6 +26,7 @@ HANDLE_TASK = "backlot.billing.handle_event"
 HANDLED_TYPES = frozenset(
     {
         "checkout.session.completed",
+        "checkout.session.expired",
         "customer.subscription.created",
         "customer.subscription.updated",
         "customer.subscription.deleted",
@@ -116,7 +117,7 @@ def _subscription_id(obj: dict[str, Any]) -> str | None:
 
 
 def _account_for(session: Session, row: StripeEvent, obj: dict[str, Any]) -> BillingAccount | None:
-    if row.type == "checkout.session.completed" and obj.get("client_reference_id"):
+    if row.type.startswith("checkout.session.") and obj.get("client_reference_id"):
         try:
             organization_id = UUID(str(obj["client_reference_id"]))
         except ValueError:
@@ -182,6 +183,10 @@ def _apply(
     account = _account_for(session, row, obj)
     if account is None:
         return _park(settings, row, current, "no billing account for this customer yet")
+    if row.type == "checkout.session.expired":
+        service.checkout_expired(session, account, obj)
+        row.state, row.handled_at, row.last_error = "handled", current, None
+        return "handled"
     if row.type == "checkout.session.completed" and account.customer_id is None:
         account.customer_id = _customer_of(obj)
     subscription_id = _subscription_id(obj)

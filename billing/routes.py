@@ -17,7 +17,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from billing import inbox, service
+from billing import inbox, seats, service
 from billing.catalog import PLANS, Plan
 from billing.gateway import BillingNotConfigured, BillingUnavailable, StripeGateway
 from billing.models import BillingAccount
@@ -98,6 +98,8 @@ class BillingOut(msgspec.Struct):
     seats_provisioned: int
     seats_included: int
     seats_billed: int
+    # What the renewal will bill if usage stays as it is: a decrease waits for the renewal.
+    seats_next_period: int
     current_period_end: str | None
     cancel_at_period_end: bool
     grace_ends_at: str | None
@@ -153,6 +155,7 @@ def _billing(
         seats_provisioned=account.provisioned_users if account else 0,
         seats_included=plan.included_seats,
         seats_billed=account.quantity if account else 0,
+        seats_next_period=seats.seats_next_period(account) if account else 0,
         current_period_end=_iso(account.current_period_end) if account else None,
         cancel_at_period_end=account.cancel_at_period_end if account else False,
         grace_ends_at=_iso(account.grace_ends_at) if account else None,

@@ -19,6 +19,24 @@ from control_plane.core.settings import Settings
 log = structlog.get_logger(__name__)
 
 SEAT_STATUSES = ("active", "trialing", "past_due")
+# Seat decreases wait for the renewal: they are sent this long before the period ends, with no
+# proration, so the customer keeps the seats paid for and the renewal invoice bills fewer. The
+# billing tick runs every few seconds to minutes, so it comes round many times in this window.
+# A decrease whose window was missed goes at once while the mirror still shows the ended period;
+# once the renewal is mirrored it waits for the next one, as the new period is already paid.
+DECREASE_LEAD = dt.timedelta(hours=1)
+
+
+def decrease_due_at(account: BillingAccount) -> dt.datetime | None:
+    """When a lower seat count may reach Stripe; None when no period is known (at once)."""
+    if account.current_period_end is None:
+        return None
+    return account.current_period_end - DECREASE_LEAD
+
+
+def seats_next_period(account: BillingAccount) -> int:
+    """The seats the next period will bill if usage stays as it is now."""
+    return PLANS[account.plan].billed_seats(account.active_users)
 
 
 def record_usage(
@@ -64,7 +82,8 @@ def plan_changes(session: Session, settings: Settings, current: dt.datetime) -> 
     """Write a ledger entry for each account whose billed seats should change.
 
     Debounced: an account gets no new entry while one is unapplied or one was applied within
-    the debounce window, so a burst of logins moves the subscription once.
+    the debounce window, so a burst of logins moves the subscription once. Increases are
+    planned at once; decreases only once the renewal is near (:data:`DECREASE_LEAD`).
     """
     window_start = current - dt.timedelta(seconds=settings.billing_seat_debounce_seconds)
     changes: list[SeatChange] = []
@@ -77,8 +96,11 @@ def plan_changes(session: Session, settings: Settings, current: dt.datetime) -> 
         .with_for_update(skip_locked=True)
     ).all()
     for account in accounts:
-        wanted = PLANS[account.plan].billed_seats(account.active_users)
+        wanted = seats_next_period(account)
         if wanted == account.quantity:
+            continue
+        due = decrease_due_at(account)
+        if wanted < account.quantity and due is not None and current < due:
             continue
         recent = session.scalar(
             select(SeatChange.id)
@@ -125,12 +147,15 @@ def apply_changes(
             or account.subscription_item_id is None
         ):
             continue
+        decrease = change.to_quantity < change.from_quantity
         subscription = gateway.change_subscription(
             account.subscription_id,
             item_id=account.subscription_item_id,
             plan=PLANS[account.plan],
             quantity=change.to_quantity,
             idempotency_key=change.idempotency_key,
+            # A decrease credits nothing: the seats stay paid until the period ends.
+            proration_behavior="none" if decrease else None,
         )
         change.applied_at = current
         service.apply_subscription(session, settings, account, subscription)

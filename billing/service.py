@@ -27,6 +27,7 @@ PAYING = frozenset({"active", "trialing"})
 DUNNING = frozenset({"past_due", "unpaid"})
 ENDED = frozenset({"canceled", "incomplete_expired"})
 PAYMENT_CONDITION = "PaymentConfirmed"
+CHECKOUT_EXPIRED = "CheckoutExpired"
 
 
 def now() -> dt.datetime:
@@ -106,8 +107,54 @@ def start_checkout(
     )
     account.checkout_session_id = checkout.id
     account.checkout_url = checkout.url
+    tenant = tenants.get_tenant(session, account.tenant_id)
+    payment = tenant.condition(PAYMENT_CONDITION)
+    if payment is not None and payment["reason"] == CHECKOUT_EXPIRED:
+        account.payment_message = None
+        tenants.set_condition(
+            tenant, PAYMENT_CONDITION, False, "AwaitingPayment", "waiting for payment at Stripe"
+        )
     session.flush()
     return checkout
+
+
+def checkout_expired(session: Session, account: BillingAccount, checkout: dict[str, Any]) -> bool:
+    """A Checkout session ran out without a payment; True when that changed anything.
+
+    Only the account's current session counts: an older one expiring after the customer
+    started again, or after they paid, changes nothing. An expired session never completes,
+    so the event's own object is enough here and nothing is re-fetched.
+    """
+    if checkout.get("id") != account.checkout_session_id or account.subscription_id is not None:
+        return False
+    tenant = tenants.get_tenant(session, account.tenant_id)
+    account.checkout_session_id = account.checkout_url = None
+    if tenants.awaiting_payment(session, tenant):
+        # A signup: the portal stays unprovisioned behind the payment gate, ready to retry.
+        account.payment_message = "The payment was not completed. Nothing was charged."
+        tenants.set_condition(
+            tenant,
+            PAYMENT_CONDITION,
+            False,
+            CHECKOUT_EXPIRED,
+            "the payment was not completed; start the payment again",
+        )
+        tenants.record_event(
+            session,
+            tenant,
+            from_state=tenant.state,
+            to_state=tenant.state,
+            reason=CHECKOUT_EXPIRED,
+            message="the Checkout session expired without a payment",
+            actor=ACTOR,
+        )
+    else:
+        # A free portal that started an upgrade: it stays on its plan.
+        account.plan = tenant.plan
+        account.notice = "The upgrade was not completed. Nothing was charged."
+    session.flush()
+    log.info("billing.checkout_expired", tenant_id=str(tenant.id))
+    return True
 
 
 def _item(subscription: dict[str, Any]) -> dict[str, Any]:
@@ -216,7 +263,7 @@ def apply_subscription(
                 tenant,
                 PAYMENT_CONDITION,
                 False,
-                "CheckoutExpired",
+                CHECKOUT_EXPIRED,
                 "the payment was not completed; start the checkout again",
             )
         elif account.canceled_at is None:

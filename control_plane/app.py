@@ -56,6 +56,7 @@ from control_plane.runtime_link import service as runtime_link
 from control_plane.runtime_link.routes import RuntimeLinkController
 from control_plane.signup.routes import SignupController
 from control_plane.tenants.routes import ConsoleController, TenantApiController
+from control_plane.tenants.suspended import SuspendedPageController
 from control_plane.worker import build_celery
 
 HERE = Path(__file__).resolve().parent
@@ -151,6 +152,7 @@ def create_app(
             AdminController,
             OperatorLoginController,
             PrometheusController,
+            SuspendedPageController,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
         plugins=[SQLAlchemyPlugin(config=database)],

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # JSON lists, for clusters whose tenant nodes are tainted or labelled.
     kube_tolerations: str = "[]"
     kube_node_selector: str = "{}"
+    # The suspended page: a suspended portal's Ingress sends its users to the control plane's
+    # Service (through an ExternalName Service in the tenant namespace), which serves the page.
+    kube_control_plane_service: str = "backlot-api"
+    kube_control_plane_service_port: int = Field(default=80, gt=0, lt=65536)
     tenant_database_admin_url: SecretStr = SecretStr("")
     tenant_database_host: str = ""
 

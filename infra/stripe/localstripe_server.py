@@ -11,9 +11,35 @@ import argparse
 import logging
 import pickle
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from localstripe import resources, server
+from localstripe.errors import UserError
+
+
+def accept_proration_behavior() -> None:
+    """Let subscription updates carry ``proration_behavior``, as Stripe's API does.
+
+    localstripe 1.15.10 takes it when creating a subscription but fails with a TypeError
+    (a 500) when an update carries it. It knows the older name of the same switch,
+    ``prorate``, so the parameter is renamed here and Backlot sends one request shape
+    everywhere (that shape is checked against stripe-mock). localstripe adds its own
+    "Unused time" item on every quantity change whatever the switch says, so tests do not
+    read proration from its invoices.
+    """
+    original = resources.Subscription._update
+
+    def update(
+        self: resources.Subscription, proration_behavior: str | None = None, **data: Any
+    ) -> Any:
+        if proration_behavior is not None:
+            if proration_behavior not in ("create_prorations", "always_invoice", "none"):
+                raise UserError(400, "Bad request")
+            data.setdefault("prorate", proration_behavior != "none")
+        return original(self, **data)
+
+    resources.Subscription._update = update  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -29,6 +55,7 @@ def main() -> None:
 
     resources.store.dump_to_disk = dump_to_disk  # type: ignore[method-assign]
     resources.store.clear()
+    accept_proration_behavior()
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 

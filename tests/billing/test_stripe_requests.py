@@ -44,6 +44,14 @@ CALLS: dict[str, Callable[[StripeGateway], Any]] = {
     "change subscription": lambda g: g.change_subscription(
         "sub_123", item_id="si_123", plan=PLANS["enterprise"], quantity=30, idempotency_key="k"
     ),
+    "decrease seats at the renewal": lambda g: g.change_subscription(
+        "sub_123",
+        item_id="si_123",
+        plan=PLANS["team"],
+        quantity=6,
+        idempotency_key="d",
+        proration_behavior="none",
+    ),
     "cancel subscription": lambda g: g.cancel_subscription("sub_123", idempotency_key="c"),
     "list invoices": lambda g: g.list_invoices("cus_123"),
     "retrieve invoice": lambda g: g.retrieve_invoice("in_123"),

@@ -169,7 +169,9 @@ class LocalDriver:
             return observation
 
         if not self._lock_held(spec):
-            self._start(spec, progress)
+            # Back from suspension: the portal takes its address over from the stand-in.
+            stand_in = self._stop_suspended_page(spec)
+            self._start(spec, progress, port=stand_in)
         else:
             progress(
                 ConditionUpdate(
@@ -184,17 +186,17 @@ class LocalDriver:
         return self.ensure(spec, progress)
 
     def suspend(self, spec: RuntimeSpec) -> None:
-        pids = {int(r["pid"]) for r in (self._runtime_record(spec), self._launch_record(spec)) if r}
-        for pid in pids:
-            self._terminate(pid)
-        for name in ("runtime.json", "launch.json"):
-            (self.tenant_dir(spec) / name).unlink(missing_ok=True)
+        """Stop the portal and answer on its port with the suspended page; data is kept."""
+        port = self._stop_runtime(spec)
+        if port is not None and self._suspended_record(spec) is None:
+            self._serve_suspended_page(spec, port)
 
     def destroy(self, spec: RuntimeSpec) -> None:
-        self.suspend(spec)
+        self._stop_runtime(spec)
+        self._stop_suspended_page(spec)
 
     def purge(self, spec: RuntimeSpec) -> None:
-        self.suspend(spec)
+        self.destroy(spec)
         shutil.rmtree(self.tenant_dir(spec), ignore_errors=True)
 
     def stop_all(self) -> int:
@@ -202,10 +204,82 @@ class LocalDriver:
         stopped = 0
         for directory in self.settings.runtimes_dir.iterdir():
             spec = RuntimeSpec(directory.name, "", "", "", "")
-            if self._runtime_record(spec) or self._launch_record(spec):
-                self.suspend(spec)
+            if (
+                self._runtime_record(spec)
+                or self._launch_record(spec)
+                or self._suspended_record(spec)
+            ):
+                self.destroy(spec)
                 stopped += 1
         return stopped
+
+    def _stop_runtime(self, spec: RuntimeSpec) -> int | None:
+        """Stop the portal's process; the port it served on, if it had one."""
+        records = [r for r in (self._runtime_record(spec), self._launch_record(spec)) if r]
+        for pid in {int(r["pid"]) for r in records}:
+            self._terminate(pid)
+        for name in ("runtime.json", "launch.json"):
+            (self.tenant_dir(spec) / name).unlink(missing_ok=True)
+        return next((int(r["port"]) for r in records if r.get("port")), None)
+
+    # -- the suspended page ------------------------------------------------------------
+
+    def _suspended_record(self, spec: RuntimeSpec) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] = json.loads(
+                (self.tenant_dir(spec) / "suspended.json").read_text()
+            )
+        except (OSError, ValueError):
+            return None
+        return record if _pid_alive(int(record["pid"])) else None
+
+    def _serve_suspended_page(self, spec: RuntimeSpec, port: int) -> None:
+        page = f"{self.settings.resolved_runtime_control_plane_url}/suspended/{spec.slug}"
+        directory = self.tenant_dir(spec)
+        with (directory / "runtime.log").open("ab") as log_file:
+            process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                [
+                    self.settings.local_runtime_python,
+                    # By path, not with -m: the script needs only the standard library, and
+                    # importing the control_plane package would triple its start time.
+                    str(Path(__file__).with_name("suspended_page.py")),
+                    "--port",
+                    str(port),
+                    "--page",
+                    page,
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        tmp = directory / "suspended.json.tmp"
+        tmp.write_text(json.dumps({"pid": process.pid, "port": port}))
+        tmp.replace(directory / "suspended.json")
+        self._wait_listening(port, process)
+        log.info("runtime.suspended_page_started", pid=process.pid, port=port)
+
+    def _wait_listening(self, port: int, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise DriverError(
+                    "SuspendedPageFailed",
+                    f"the suspended page could not serve port {port}: exit {process.returncode}",
+                )
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+            time.sleep(0.05)
+        raise DriverError("SuspendedPageFailed", f"the suspended page did not open port {port}")
+
+    def _stop_suspended_page(self, spec: RuntimeSpec) -> int | None:
+        """Stop the stand-in, if one runs; the port it held."""
+        record = self._suspended_record(spec)
+        (self.tenant_dir(spec) / "suspended.json").unlink(missing_ok=True)
+        if record is None:
+            return None
+        self._terminate(int(record["pid"]))
+        return int(record["port"])
 
     # -- steps -------------------------------------------------------------------------
 
@@ -229,9 +303,9 @@ class LocalDriver:
                 "DatabaseMigrationFailed", " / ".join(tail) or f"exit code {result.returncode}"
             )
 
-    def _start(self, spec: RuntimeSpec, progress: Progress) -> None:
+    def _start(self, spec: RuntimeSpec, progress: Progress, port: int | None = None) -> None:
         directory = self.tenant_dir(spec)
-        port = _free_port()
+        port = port or _free_port()
         with (directory / "runtime.log").open("ab") as log_file:
             process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 self._command("serve"),

@@ -85,6 +85,8 @@ BACKLOT_KUBE_IMAGE_PULL_POLICY: {{ $c.kube.imagePullPolicy | quote }}
 BACKLOT_KUBE_INGRESS_CLASS: {{ $c.kube.ingressClass | quote }}
 BACKLOT_KUBE_INGRESS_NAMESPACE: {{ $c.kube.ingressNamespace | quote }}
 BACKLOT_KUBE_CONTROL_PLANE_NAMESPACE: {{ default .Release.Namespace $c.kube.controlPlaneNamespace | quote }}
+BACKLOT_KUBE_CONTROL_PLANE_SERVICE: {{ printf "%s-api" (include "backlot.fullname" .) | quote }}
+BACKLOT_KUBE_CONTROL_PLANE_SERVICE_PORT: {{ .Values.service.port | quote }}
 BACKLOT_KUBE_CLUSTER_ISSUER: {{ $c.kube.clusterIssuer | quote }}
 BACKLOT_KUBE_DATABASE_CIDR: {{ $c.kube.databaseCidr | quote }}
 BACKLOT_KUBE_POD_SECURITY_VERSION: {{ $c.kube.podSecurityVersion | quote }}

@@ -65,6 +65,8 @@ def cluster_config(settings: Settings) -> ClusterConfig:
         ingress_class=settings.kube_ingress_class,
         ingress_namespace=settings.kube_ingress_namespace,
         control_plane_namespace=settings.kube_control_plane_namespace,
+        control_plane_service=settings.kube_control_plane_service,
+        control_plane_port=settings.kube_control_plane_service_port,
         cluster_issuer=settings.kube_cluster_issuer,
         database_cidr=settings.kube_database_cidr,
         pod_security_version=settings.kube_pod_security_version,
@@ -218,9 +220,12 @@ class KubernetesDriver:
             "database-url": database.url,
             "control-plane-token": runtime_token(self.settings, spec.tenant_id),
         }
-        for manifest in manifests.tenant_objects(spec, names, self.config, secret_values):
-            self._apply(manifest)
-        self._prune(spec, names)
+        objects = manifests.tenant_objects(spec, names, self.config, secret_values)
+        # The address last: a portal coming back from suspension keeps showing the suspended
+        # page until its pods are ready, instead of the ingress controller's error.
+        for manifest in objects:
+            if manifest["kind"] != "Ingress":
+                self._apply(manifest)
         progress(
             ConditionUpdate(
                 "WorkloadReady", False, "RollingOut", f"namespace {names.namespace} applied"
@@ -228,6 +233,10 @@ class KubernetesDriver:
         )
 
         self._wait_available(spec, names)
+        for manifest in objects:
+            if manifest["kind"] == "Ingress":
+                self._apply(manifest)
+        self._prune(spec, names)
         progress(ConditionUpdate("WorkloadReady", True, "Available", "the portal's pods are ready"))
         return RuntimeObservation(
             database_ready=True,
@@ -345,7 +354,13 @@ class KubernetesDriver:
             log.info("kubernetes.pruned", kind=kind, name=name)
 
     def suspend(self, spec: RuntimeSpec) -> None:
+        """Send the address to the suspended page first, then stop the pods; data is kept."""
         names = TenantNames.for_tenant(spec)
+        for manifest in manifests.suspended_objects(spec, names, self.config):
+            self._apply(manifest)
+        self._scale_to_zero(spec, names)
+
+    def _scale_to_zero(self, spec: RuntimeSpec, names: TenantNames) -> None:
         self._apply(manifests.deployment(spec, names, self.config, replicas=0))
 
     def resume(self, spec: RuntimeSpec, progress: Progress) -> RuntimeObservation:
@@ -362,7 +377,7 @@ class KubernetesDriver:
             if getattr(exc, "status", None) != 404:
                 raise _classify(exc, "removing the portal's ingress") from exc
         if self._namespace_exists(names):
-            self.suspend(spec)
+            self._scale_to_zero(spec, names)
         try:
             self._core.delete_namespace(names.namespace, propagation_policy="Foreground")
         except ApiException as exc:

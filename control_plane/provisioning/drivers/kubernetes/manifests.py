@@ -51,6 +51,8 @@ class ClusterConfig:
     ingress_class: str = "nginx"
     ingress_namespace: str = "ingress-nginx"
     control_plane_namespace: str = "backlot"
+    control_plane_service: str = "backlot-api"
+    control_plane_port: int = 80
     cluster_issuer: str = "letsencrypt"
     database_cidr: str = "10.0.0.0/8"
     pod_security_version: str = "v1.34"
@@ -70,6 +72,8 @@ class TenantNames:
     config_map: str = "portal-config"
     ingress: str = "portal"
     tls_secret: str = "portal-tls"  # noqa: S105 - a Secret's name, not a secret
+    # Only while suspended: the ExternalName Service that leads to the control plane's page.
+    suspended_service: str = "portal-suspended"
 
     @classmethod
     def for_tenant(cls, spec: RuntimeSpec) -> TenantNames:
@@ -394,7 +398,15 @@ def host(spec: RuntimeSpec, config: ClusterConfig) -> str:
     return f"{spec.slug}.{config.base_domain}"
 
 
-def ingress(spec: RuntimeSpec, names: TenantNames, config: ClusterConfig) -> Manifest:
+def ingress(
+    spec: RuntimeSpec,
+    names: TenantNames,
+    config: ClusterConfig,
+    *,
+    backend: dict[str, Any] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Manifest:
+    """The portal's address; ``backend`` and ``annotations`` send it elsewhere (suspension)."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -402,7 +414,10 @@ def ingress(spec: RuntimeSpec, names: TenantNames, config: ClusterConfig) -> Man
             spec,
             names,
             names.ingress,
-            annotations={"cert-manager.io/cluster-issuer": config.cluster_issuer},
+            annotations={
+                "cert-manager.io/cluster-issuer": config.cluster_issuer,
+                **(annotations or {}),
+            },
         ),
         "spec": {
             "ingressClassName": config.ingress_class,
@@ -415,9 +430,8 @@ def ingress(spec: RuntimeSpec, names: TenantNames, config: ClusterConfig) -> Man
                             {
                                 "path": "/",
                                 "pathType": "Prefix",
-                                "backend": {
-                                    "service": {"name": names.service, "port": {"name": "http"}}
-                                },
+                                "backend": backend
+                                or {"service": {"name": names.service, "port": {"name": "http"}}},
                             }
                         ]
                     },
@@ -425,6 +439,64 @@ def ingress(spec: RuntimeSpec, names: TenantNames, config: ClusterConfig) -> Man
             ],
         },
     }
+
+
+def control_plane_host(config: ClusterConfig) -> str:
+    return f"{config.control_plane_service}.{config.control_plane_namespace}.svc.cluster.local"
+
+
+def suspended_service(spec: RuntimeSpec, names: TenantNames, config: ClusterConfig) -> Manifest:
+    """A name in the tenant's namespace for the control plane's Service.
+
+    An Ingress can only name Services of its own namespace; an ExternalName Service is the
+    standard way to point one at a Service elsewhere.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(spec, names, names.suspended_service),
+        "spec": {
+            "type": "ExternalName",
+            "externalName": control_plane_host(config),
+            "ports": [
+                {
+                    "name": "http",
+                    "port": config.control_plane_port,
+                    "targetPort": config.control_plane_port,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def suspended_ingress(spec: RuntimeSpec, names: TenantNames, config: ClusterConfig) -> Manifest:
+    """The portal's address, same host and certificate, answered by the suspended page.
+
+    Every path is rewritten to the page of this portal (``/suspended/<slug>``) and the
+    request reaches the control plane under its own Service name. The annotations are
+    ingress-nginx's; with another controller the page is also served by Host header at
+    ``/suspended``.
+    """
+    return ingress(
+        spec,
+        names,
+        config,
+        backend={
+            "service": {"name": names.suspended_service, "port": {"name": "http"}},
+        },
+        annotations={
+            "nginx.ingress.kubernetes.io/rewrite-target": f"/suspended/{spec.slug}",
+            "nginx.ingress.kubernetes.io/upstream-vhost": control_plane_host(config),
+        },
+    )
+
+
+def suspended_objects(
+    spec: RuntimeSpec, names: TenantNames, config: ClusterConfig
+) -> list[Manifest]:
+    """What changes while the portal is suspended: its address leads to the page, in order."""
+    return [suspended_service(spec, names, config), suspended_ingress(spec, names, config)]
 
 
 def disruption_budget(spec: RuntimeSpec, names: TenantNames) -> Manifest:
