@@ -22,6 +22,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing import addons as billing_addons
 from billing.routes import BillingApiController, BillingConsoleController, StripeWebhookController
 from control_plane.core.database import build_engine, build_session_factory, unit_of_work
 from control_plane.core.errors import DomainError
@@ -105,6 +106,8 @@ def create_app(
         celery=build_celery(settings),
     )
     sso_link.install(settings)
+    # Premium plugins are bought through billing's Stripe subscription, when it is configured.
+    billing_addons.install(settings)
     runtime_link.CONFIG_SECTIONS["plugins"] = marketplace_entitlements.plugins_section(settings)
 
     def seed_plugins() -> None:
