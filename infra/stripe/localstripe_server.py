@@ -15,6 +15,8 @@ from pathlib import Path
 from aiohttp import web
 from localstripe import resources, server
 
+from infra.stripe import localstripe_addons
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -29,6 +31,7 @@ def main() -> None:
 
     resources.store.dump_to_disk = dump_to_disk  # type: ignore[method-assign]
     resources.store.clear()
+    localstripe_addons.install()
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 
