@@ -17,10 +17,11 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing import addons
+from billing import addons, service
 from billing.gateway import StripeGateway
 from control_plane.audit.models import AuditEntry
 from control_plane.core.settings import Settings
+from control_plane.marketplace import purchases
 from control_plane.marketplace import service as marketplace
 from control_plane.marketplace.entitlements import entitlement_content
 from control_plane.marketplace.errors import NotEntitled
@@ -224,4 +225,33 @@ def test_a_free_tenant_is_told_to_upgrade_to_buy_a_plugin(
     assert (response.status_code, response.json()["detail"]) == (
         409,
         "Upgrade to a paid plan to buy plugins: the Free plan has no subscription to add them to.",
+    )
+
+
+def test_the_seat_item_is_mirrored_whatever_the_order_of_the_items(
+    team: PaidSignup,
+    client: TestClient[Any],
+    db_session: Session,
+    stripe_settings: Settings,
+    gateway: StripeGateway,
+) -> None:
+    """Stripe does not promise an order for items; the add-on must never pass for the seats."""
+    seat_item = team.account.subscription_item_id
+    _buy(client)
+    assert team.account.subscription_id is not None
+    subscription = gateway.retrieve_subscription(team.account.subscription_id)
+    subscription["items"]["data"].reverse()
+    service.apply_subscription(db_session, stripe_settings, team.account, subscription)
+    assert (team.account.subscription_item_id, team.account.quantity) == (seat_item, 5)
+
+
+def test_an_app_with_stripe_settings_sells_plugins_through_stripe(
+    stripe_settings: Settings, settings: Settings
+) -> None:
+    addons.install(stripe_settings)
+    with_stripe = type(purchases.GATEWAY)
+    addons.install(settings)
+    assert (with_stripe, type(purchases.GATEWAY)) == (
+        addons.StripePurchaseGateway,
+        purchases.UnavailablePurchaseGateway,
     )
