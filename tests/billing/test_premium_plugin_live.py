@@ -51,6 +51,31 @@ def committed(engine: Engine) -> sessionmaker[Session]:
     return build_session_factory(engine)
 
 
+def paid_team_tenant(session: Session, settings: Settings, gateway: StripeGateway) -> Tenant:
+    """A Team tenant whose subscription at Stripe is paid, as after Checkout; committed."""
+    seed(session)
+    user, tenant = signup.register(
+        session, signup_form(plan="team"), runtime_release="0.1.0", billing_enabled=True
+    )
+    account = service.account_of_tenant(session, tenant.id)
+    organization = session.get(Organization, tenant.organization_id)
+    assert account is not None
+    assert organization is not None
+    account.customer_id = gateway.create_customer(
+        organization_id=str(organization.id), name=organization.name, email=user.email
+    )
+    subscription = pay_at_checkout(
+        gateway,
+        customer_id=account.customer_id,
+        organization_id=str(organization.id),
+        plan_key="team",
+        quantity=5,
+    )
+    service.apply_subscription(session, settings, account, subscription)
+    session.commit()
+    return tenant
+
+
 @pytest.fixture
 def team_tenant(
     committed: sessionmaker[Session],
@@ -58,29 +83,8 @@ def team_tenant(
     gateway: StripeGateway,
     addon_prices_in_localstripe: None,
 ) -> Tenant:
-    """A Team tenant whose subscription at localstripe is paid."""
     with committed() as session:
-        seed(session)
-        user, tenant = signup.register(
-            session, signup_form(plan="team"), runtime_release="0.1.0", billing_enabled=True
-        )
-        account = service.account_of_tenant(session, tenant.id)
-        organization = session.get(Organization, tenant.organization_id)
-        assert account is not None
-        assert organization is not None
-        account.customer_id = gateway.create_customer(
-            organization_id=str(organization.id), name=organization.name, email=user.email
-        )
-        subscription = pay_at_checkout(
-            gateway,
-            customer_id=account.customer_id,
-            organization_id=str(organization.id),
-            plan_key="team",
-            quantity=5,
-        )
-        service.apply_subscription(session, stripe_settings, account, subscription)
-        session.commit()
-        return tenant
+        return paid_team_tenant(session, stripe_settings, gateway)
 
 
 @pytest.fixture
@@ -100,7 +104,7 @@ def runtime(
         yield process
 
 
-def _buy_and_install(committed: sessionmaker[Session], tenant_id: object) -> str:
+def buy_and_install(committed: sessionmaker[Session], tenant_id: object) -> str:
     with committed() as session:
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
@@ -119,7 +123,7 @@ def test_a_bought_premium_plugin_answers_in_the_runtime_without_a_restart(
     before = runtime.get(SCORECARDS_API).status_code
 
     started = time.monotonic()
-    state = _buy_and_install(committed, team_tenant.id)
+    state = buy_and_install(committed, team_tenant.id)
     wait_for(
         lambda: runtime.get(SCORECARDS_API).status_code == 200,
         LIVE_TIMEOUT,
