@@ -10,9 +10,12 @@ the end of the paid period; a Free tenant is told to upgrade.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from typing import Any
 
 import pytest
+from celery.signals import worker_process_init
+from click.testing import CliRunner
 from litestar.testing import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,6 +23,7 @@ from sqlalchemy.orm import Session
 from billing import addons, service
 from billing.gateway import StripeGateway
 from control_plane.audit.models import AuditEntry
+from control_plane.cli import main
 from control_plane.core.settings import Settings
 from control_plane.marketplace import purchases
 from control_plane.marketplace import service as marketplace
@@ -255,3 +259,32 @@ def test_an_app_with_stripe_settings_sells_plugins_through_stripe(
         addons.StripePurchaseGateway,
         purchases.UnavailablePurchaseGateway,
     )
+
+
+def test_the_worker_sells_plugins_through_stripe_once_its_processes_start(
+    stripe_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``billing.tasks`` is among the modules the worker imports (``build_celery``)."""
+    importlib.import_module("billing.tasks")
+    monkeypatch.setattr(purchases, "GATEWAY", purchases.UnavailablePurchaseGateway())
+    monkeypatch.setenv("BACKLOT_STRIPE_API_KEY", "sk_test_backlot")
+    monkeypatch.setenv("BACKLOT_STRIPE_API_BASE", stripe_settings.stripe_api_base)
+    monkeypatch.setenv("BACKLOT_DATA_DIR", str(stripe_settings.data_dir))
+    worker_process_init.send(sender=None)
+    assert isinstance(purchases.GATEWAY, addons.StripePurchaseGateway)
+
+
+def test_the_sync_command_creates_the_add_on_price_once(
+    stripe_settings: Settings, gateway: StripeGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKLOT_STRIPE_API_KEY", "sk_test_backlot")
+    monkeypatch.setenv("BACKLOT_STRIPE_API_BASE", stripe_settings.stripe_api_base)
+    monkeypatch.setenv("BACKLOT_DATA_DIR", str(stripe_settings.data_dir))
+    runs = [CliRunner().invoke(main, ["billing", "sync"]) for _ in range(2)]
+    price = gateway.client.v1.plans.retrieve(PRICE)
+    assert (
+        [r.exit_code for r in runs],
+        f"add-on {PRICE} (unchanged)" in runs[1].output.splitlines(),
+        price.amount,
+        price.interval,
+    ) == ([0, 0], True, 900, "month")
