@@ -196,6 +196,17 @@ class StripeGateway:
     def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
         return _object(self.client.v1.invoices.retrieve(invoice_id))
 
+    def retrieve_invoice_with_lines(self, invoice_id: str) -> dict[str, Any]:
+        """The invoice with every line: an invoice carries only its first lines inline."""
+        invoice = self.retrieve_invoice(invoice_id)
+        lines = invoice.get("lines") or {}
+        if lines.get("has_more"):
+            page = self.client.v1.invoices.line_items.list(invoice_id, params={"limit": 100})
+            lines["data"] = [_object(line) for line in page.auto_paging_iter()]
+            lines["has_more"] = False
+            invoice["lines"] = lines
+        return invoice
+
     def preview_invoice(self, customer_id: str, subscription_id: str) -> dict[str, Any]:
         return _object(
             self.client.v1.invoices.create_preview(

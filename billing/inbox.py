@@ -202,7 +202,7 @@ def _apply(
         subscription = gateway.retrieve_subscription(subscription_id)
         # Re-fetched, like the subscription: the event's copy may be older than Stripe's.
         paid_invoice = (
-            gateway.retrieve_invoice(str(obj["id"]))
+            gateway.retrieve_invoice_with_lines(str(obj["id"]))
             if row.type in PAID_INVOICE_TYPES and obj.get("id")
             else None
         )

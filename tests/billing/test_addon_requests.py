@@ -49,3 +49,10 @@ def test_the_sync_command_prices_the_premium_plugins(
     assert result.exit_code == 0, result.output
     addons = [line.split()[1] for line in result.output.splitlines() if line.startswith("add-on")]
     assert addons == ["addon_scorecards_monthly"]
+
+
+def test_reading_a_paid_invoice_with_all_its_lines_matches_stripes_api(
+    mock_settings: Settings,
+) -> None:
+    invoice = StripeGateway(mock_settings).retrieve_invoice_with_lines("in_123")
+    assert invoice["object"] == "invoice"
