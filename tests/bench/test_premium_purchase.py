@@ -10,24 +10,24 @@ Stripe round trip and of buy -> answering.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
 from billing import addons
 from billing.catalog import PLANS
 from billing.gateway import StripeGateway
-from control_plane.core.database import build_session_factory
+from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.marketplace import purchases
 from control_plane.marketplace import service as marketplace
 from control_plane.tenants.models import Tenant
 from infra.stripe import servers
 from tests.billing.conftest import stripe_secret
-from tests.billing.test_premium_plugin_live import SCORECARDS_API, paid_team_tenant
+from tests.billing.test_premium_plugin_live import SCORECARDS_API, own_database, paid_team_tenant
 from tests.control_plane.marketplace.live import run_runtime, serve_control_plane, wait_for
 
 pytestmark = [
@@ -42,8 +42,14 @@ ADDON = "addon_scorecards_monthly"
 
 
 def test_time_from_buying_to_the_premium_plugin_answering(
-    settings: Settings, engine: Engine, tmp_path: Path
+    settings: Settings, postgres_admin_url: str, tmp_path: Path
 ) -> None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with own_database(postgres_admin_url, f"backlot_test_{worker}_premium_bench") as url:
+        _measure(settings.model_copy(update={"database_url": url}), tmp_path)
+
+
+def _measure(settings: Settings, tmp_path: Path) -> None:
     (tmp_path / "localstripe").mkdir()
     try:
         stripe_server = servers.start_localstripe(tmp_path / "localstripe")
@@ -64,6 +70,7 @@ def test_time_from_buying_to_the_premium_plugin_answering(
     gateway.ensure_addon_price(
         ADDON, name="Scorecards", amount_cents=addons.ADDON_PRICE_CENTS[ADDON]
     )
+    engine = build_engine(settings.resolved_database_url)
     sessions = build_session_factory(engine)
     with sessions() as session:
         tenant = paid_team_tenant(session, billed, gateway)
@@ -103,6 +110,7 @@ def test_time_from_buying_to_the_premium_plugin_answering(
                 )
     finally:
         stripe_server.stop()
+        engine.dispose()
 
     print(
         f"\npremium purchase, Stripe round trip (add item + paid invoice, {RUNS} runs): "

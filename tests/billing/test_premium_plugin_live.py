@@ -8,17 +8,19 @@ and the runtime starts answering on Scorecards' routes without a restart.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing import service
 from billing.gateway import StripeGateway
-from control_plane.core.database import build_session_factory
+from control_plane.core import migrations
+from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.identity.models import Organization
 from control_plane.marketplace import purchases
@@ -26,6 +28,7 @@ from control_plane.marketplace import service as marketplace
 from control_plane.marketplace.seed import seed
 from control_plane.signup import service as signup
 from control_plane.tenants.models import Tenant
+from infra.testenv import services
 from tests.billing.conftest import pay_at_checkout
 from tests.billing.test_premium_plugins import (  # noqa: F401 - a fixture, requested by name
     SCORECARDS,
@@ -45,10 +48,31 @@ LIVE_TIMEOUT = 15
 SCORECARDS_API = "/api/plugins/scorecards/teams"
 
 
+@contextmanager
+def own_database(postgres_admin_url: str, name: str) -> Iterator[str]:
+    """A migrated database of its own, dropped afterwards: what these tests commit (a paid
+    signup, its outbox rows) never reaches the shared test database's other tests."""
+    url = services.create_database(postgres_admin_url, name)
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        services.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def live_database_url(postgres_admin_url: str) -> Iterator[str]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with own_database(postgres_admin_url, f"backlot_test_{worker}_premium_live") as url:
+        yield url
+
+
 @pytest.fixture
-def committed(engine: Engine) -> sessionmaker[Session]:
+def committed(live_database_url: str) -> Iterator[sessionmaker[Session]]:
     """Sessions that really commit: the served control plane reads what the test writes."""
-    return build_session_factory(engine)
+    engine = build_engine(live_database_url)
+    yield build_session_factory(engine)
+    engine.dispose()
 
 
 def paid_team_tenant(session: Session, settings: Settings, gateway: StripeGateway) -> Tenant:
@@ -89,9 +113,10 @@ def team_tenant(
 
 @pytest.fixture
 def served(
-    stripe_settings: Settings, committed: sessionmaker[Session]
+    stripe_settings: Settings, committed: sessionmaker[Session], live_database_url: str
 ) -> Iterator[tuple[str, Settings]]:
-    with serve_control_plane(stripe_settings, committed) as served:
+    settings = stripe_settings.model_copy(update={"database_url": live_database_url})
+    with serve_control_plane(settings, committed) as served:
         yield served
 
 
