@@ -123,9 +123,10 @@ class StripePurchaseGateway:
                 idempotency_key=idempotency_key,
             )
         except stripe.CardError as exc:
+            reason = (exc.user_message or "the card was declined").rstrip(".")
             raise PaymentDeclined(
-                f"The payment did not go through: {exc.user_message or 'the card was declined'}. "
-                "Update the payment method and buy again."
+                f"The payment did not go through: {reason}. Update the payment method and buy "
+                "again."
             ) from exc
         subscription = self.gateway.retrieve_subscription(subscription_id)
         latest = subscription.get("latest_invoice")

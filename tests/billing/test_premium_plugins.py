@@ -48,6 +48,7 @@ SCORECARDS = "scorecards"
 PRICE = "addon_scorecards_monthly"
 PURCHASE = f"/api/v1/tenant/plugins/{SCORECARDS}/purchase"
 DECLINED_CARD = "4000000000000341"  # attaches, then every charge is declined
+AUTHENTICATION_CARD = "4000002500003155"  # every charge needs 3-D Secure
 
 
 @pytest.fixture(scope="session")
@@ -175,6 +176,27 @@ def test_a_declined_card_buys_nothing_and_says_why(
         _addon(db_session, team),
         _subscription_prices(gateway, team),
     ) == (402, True, None, ["backlot_team_seat_monthly_v1"])
+
+
+def test_a_card_that_needs_the_customers_action_buys_nothing(
+    team: PaidSignup, client: TestClient[Any], db_session: Session, gateway: StripeGateway
+) -> None:
+    """Nobody is at the card to authenticate a charge the console makes on their behalf."""
+    assert team.account.customer_id is not None
+    attach_card(gateway, team.account.customer_id, AUTHENTICATION_CARD)
+    response = _buy(client)
+    assert (
+        response.status_code,
+        response.json()["detail"],
+        _addon(db_session, team),
+        _subscription_prices(gateway, team),
+    ) == (
+        402,
+        "The payment did not go through: This payment requires the customer's action. "
+        "Update the payment method and buy again.",
+        None,
+        ["backlot_team_seat_monthly_v1"],
+    )
 
 
 def test_cancelling_removes_the_item_and_keeps_the_plugin_to_the_period_end(
