@@ -142,8 +142,13 @@ def cancel(
         subscription_item_id=current.subscription_item_id,
         idempotency_key=f"addon-cancel:{current.id}",
     )
-    current.current_period_end = period_end or now()
-    current.state = AddOnState.CANCELING
+    if current.state == AddOnState.PENDING:
+        # Never paid: nothing to run until the period end.
+        current.current_period_end = now()
+        current.state = AddOnState.CANCELED
+    else:
+        current.current_period_end = period_end or now()
+        current.state = AddOnState.CANCELING
     audit.record(
         session,
         tenant,

@@ -225,6 +225,21 @@ def test_a_cancelled_plugin_stops_after_the_period_end(
     assert SCORECARDS not in _entitled_plugins(db_session, team)
 
 
+def test_cancelling_an_unpaid_add_on_ends_it_at_once(
+    team: PaidSignup, client: TestClient[Any], db_session: Session
+) -> None:
+    _buy(client)
+    addon = _addon(db_session, team)
+    assert addon is not None
+    addon.state = AddOnState.PENDING
+    db_session.commit()
+    response = client.delete(PURCHASE, headers={"x-csrftoken": client.cookies["backlot_csrf"]})
+    assert (response.json()["state"], SCORECARDS in _entitled_plugins(db_session, team)) == (
+        "canceled",
+        False,
+    )
+
+
 def test_the_purchase_and_its_payment_are_in_the_audit_log(
     team: PaidSignup, client: TestClient[Any], db_session: Session
 ) -> None:
