@@ -6,7 +6,6 @@ Checkout does it (the admin's free portal opens its upgrade, Stripe gets a custo
 and the subscription) and Stripe's signed ``checkout.session.completed`` is posted to the
 product's webhook endpoint. Everything after that runs through the browser and the product.
 """
-# ruff: noqa: F811 - the browser fixtures are imported and then requested by name
 
 from __future__ import annotations
 
@@ -37,10 +36,6 @@ from tests.billing.conftest import (
     pay_at_checkout,
     sign,
     stripe_secret,
-)
-from tests.e2e.conftest import (  # noqa: F401 - the browser fixtures
-    browser,
-    playwright_driver,
 )
 from tests.e2e.product import Product, running_product
 
