@@ -65,7 +65,7 @@ PLANS: dict[str, Plan] = {
             max_seats=None,
             size_tier="medium",
             features=("catalog", "search", "docs", "sso", "scim"),
-            premium_plugins=("techdocs-pro", "scorecards"),
+            premium_plugins=("techdocs-pro",),
         ),
         Plan(
             key="enterprise",

@@ -201,6 +201,17 @@ class StripeGateway:
     def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
         return _object(self.client.v1.invoices.retrieve(invoice_id))
 
+    def retrieve_invoice_with_lines(self, invoice_id: str) -> dict[str, Any]:
+        """The invoice with every line: an invoice carries only its first lines inline."""
+        invoice = self.retrieve_invoice(invoice_id)
+        lines = invoice.get("lines") or {}
+        if lines.get("has_more"):
+            page = self.client.v1.invoices.line_items.list(invoice_id, params={"limit": 100})
+            lines["data"] = [_object(line) for line in page.auto_paging_iter()]
+            lines["has_more"] = False
+            invoice["lines"] = lines
+        return invoice
+
     def preview_invoice(self, customer_id: str, subscription_id: str) -> dict[str, Any]:
         return _object(
             self.client.v1.invoices.create_preview(
@@ -210,6 +221,96 @@ class StripeGateway:
 
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return _object(self.client.v1.payment_intents.retrieve(payment_intent_id))
+
+    # add-ons: one subscription item per bought premium plugin
+
+    def ensure_addon_price(
+        self, lookup_key: str, *, name: str, amount_cents: int
+    ) -> tuple[str, bool]:
+        """Create the add-on's product and monthly price once, found again by the lookup key.
+
+        Like the seat prices, the price is made through the Plans API with the lookup key as
+        its id, so ``sync`` finds it by id and a retried run creates nothing twice.
+        """
+        try:
+            self.client.v1.plans.retrieve(lookup_key)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 404:
+                raise
+        else:
+            return lookup_key, False
+        product_id = f"backlot_{lookup_key}"
+        try:
+            self.client.v1.products.retrieve(product_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 404:
+                raise
+            self.client.v1.products.create(
+                params=cast(
+                    Any,
+                    {"id": product_id, "name": name, "metadata": {"backlot_addon": lookup_key}},
+                ),
+                options={"idempotency_key": f"catalog:{product_id}:create"},
+            )
+        self.client.v1.plans.create(
+            params=cast(
+                Any,
+                {
+                    "id": lookup_key,
+                    "product": product_id,
+                    "amount": amount_cents,
+                    "currency": "usd",
+                    "interval": "month",
+                    "usage_type": "licensed",
+                    "metadata": {"backlot_addon": lookup_key},
+                },
+            ),
+            options={"idempotency_key": f"catalog:{lookup_key}:create"},
+        )
+        return lookup_key, True
+
+    def add_subscription_item(
+        self,
+        subscription_id: str,
+        *,
+        price_id: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Add one item to the subscription and invoice its prorated amount at once.
+
+        ``always_invoice`` makes Stripe finalize an invoice for the proration now, so the
+        payment for the add-on is attempted (and confirmable through ``invoice.paid``) today
+        rather than folded into the next renewal. ``error_if_incomplete`` makes a declined
+        card or a payment that needs the customer's action fail the call with nothing added,
+        instead of leaving an unpaid item that would put the whole subscription past due.
+        Payment methods that settle later (bank debits) leave the invoice open: the item is
+        added and the add-on waits for ``invoice.paid``.
+        """
+        item = self.client.v1.subscription_items.create(
+            params=cast(
+                Any,
+                {
+                    "subscription": subscription_id,
+                    # A price made through the Plans API answers to its id as a price too.
+                    "price": price_id,
+                    "quantity": 1,
+                    "proration_behavior": "always_invoice",
+                    "payment_behavior": "error_if_incomplete",
+                    "metadata": metadata,
+                },
+            ),
+            options={"idempotency_key": idempotency_key},
+        )
+        return _object(item)
+
+    def delete_subscription_item(self, item_id: str, *, idempotency_key: str) -> None:
+        """Remove an item with no credit: it is paid, and used, to the end of the period."""
+        self.client.v1.subscription_items.delete(
+            item_id,
+            params={"proration_behavior": "none"},
+            options={"idempotency_key": idempotency_key},
+        )
 
 
 def gateway(settings: Settings) -> StripeGateway:

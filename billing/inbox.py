@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing import service
+from billing import addons, service
 from billing.gateway import StripeGateway
 from billing.models import BillingAccount, StripeEvent
 from control_plane.core.errors import DomainError
@@ -36,6 +36,10 @@ HANDLED_TYPES = frozenset(
         "invoice.payment_failed",
     }
 )
+
+
+# A paid invoice confirms the add-ons it bills (Stripe sends both for one payment).
+PAID_INVOICE_TYPES = frozenset({"invoice.paid", "invoice.payment_succeeded"})
 
 
 class SignatureRejected(DomainError):
@@ -201,6 +205,12 @@ def _apply(
             _decline_message(gateway, obj) if row.type == "invoice.payment_failed" else None
         )
         subscription = gateway.retrieve_subscription(subscription_id)
+        # Re-fetched, like the subscription: the event's copy may be older than Stripe's.
+        paid_invoice = (
+            gateway.retrieve_invoice_with_lines(str(obj["id"]))
+            if row.type in PAID_INVOICE_TYPES and obj.get("id")
+            else None
+        )
     except stripe.InvalidRequestError as exc:
         # Stripe refuses (the object is gone, or the key lost access): retrying now changes
         # nothing, so the event waits and is tried again later instead of failing the task.
@@ -213,6 +223,8 @@ def _apply(
         actor=f"stripe:{row.stripe_event_id}",
         payment_message=payment_message,
     )
+    if paid_invoice is not None:
+        addons.confirm_invoice(session, account.tenant_id, paid_invoice)
     if row.type == "customer.subscription.trial_will_end" and subscription.get("trial_end"):
         ends = dt.datetime.fromtimestamp(int(subscription["trial_end"]), dt.UTC)
         account.notice = f"Your trial ends on {ends:%Y-%m-%d}; add a payment method to keep going."

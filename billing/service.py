@@ -157,17 +157,17 @@ def checkout_expired(session: Session, account: BillingAccount, checkout: dict[s
     return True
 
 
-def _item(subscription: dict[str, Any]) -> dict[str, Any]:
-    items = (subscription.get("items") or {}).get("data") or []
-    if not items:
-        return {}
-    first: dict[str, Any] = items[0]
-    return first
-
-
 def _price_id(item: dict[str, Any]) -> str:
     price = item.get("price") or item.get("plan") or {}
     return str(price.get("id", "")) if isinstance(price, dict) else str(price)
+
+
+def _item(subscription: dict[str, Any]) -> dict[str, Any]:
+    """The seat item: bought plugins add items of their own next to it."""
+    items: list[dict[str, Any]] = (subscription.get("items") or {}).get("data") or []
+    if not items:
+        return {}
+    return next((i for i in items if plan_for_price(_price_id(i)) is not None), items[0])
 
 
 def _timestamp(value: Any) -> dt.datetime | None:

@@ -12,16 +12,25 @@ from typing import Any
 import stripe
 import structlog
 from celery import shared_task
+from celery.signals import worker_init, worker_process_init
 
-from billing import dunning, inbox, seats, service
+from billing import addons, dunning, inbox, seats, service
 from billing.gateway import StripeGateway
 from control_plane.core.database import unit_of_work
+from control_plane.core.settings import load_settings
 from control_plane.worker import current_context
 
 log = structlog.get_logger(__name__)
 
 TICK_TASK = "backlot.billing.tick"
 RECONCILE_TASK = "backlot.billing.reconcile_accounts"
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _install_purchases(**_: Any) -> None:
+    # Marketplace code run by the worker buys and cancels through the same gateway as the web.
+    addons.install(load_settings())
 
 
 @shared_task(name=inbox.HANDLE_TASK, bind=True, acks_late=True, max_retries=None)

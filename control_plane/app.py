@@ -22,6 +22,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlalchemy.orm import Session, sessionmaker
 
+from billing import addons as billing_addons
 from billing import link as billing_link
 from billing.routes import BillingApiController, BillingConsoleController, StripeWebhookController
 from control_plane.core import migrations
@@ -111,6 +112,8 @@ def create_app(
     )
     sso_link.install(settings)
     billing_link.install()
+    # Premium plugins are bought through billing's Stripe subscription, when it is configured.
+    billing_addons.install(settings)
     runtime_link.CONFIG_SECTIONS["plugins"] = marketplace_entitlements.plugins_section(settings)
     fleet_views.DETAIL_SECTIONS["plugins"] = marketplace.fleet_section
 

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -24,29 +23,14 @@ from control_plane.core.settings import Settings
 from control_plane.identity import signing
 from control_plane.marketplace import service as marketplace
 from control_plane.marketplace.models import EntitlementToken, Installation, Plugin
+from control_plane.marketplace.plans import PLAN_TERMS, PlanTerms, plan_terms
 from control_plane.runtime_link.service import ConfigSection
 from control_plane.tenants.models import Tenant
 
+# The plans' terms come from billing's catalog (see plans.py); re-exported here.
+__all__ = ["PLAN_TERMS", "PlanTerms", "plan_terms"]
+
 TOKEN_TYPE = "entitlements"  # noqa: S105 - the "typ" claim, not a secret
-
-
-@dataclass(frozen=True)
-class PlanTerms:
-    seat_limit: int | None
-    features: tuple[str, ...]
-
-
-# What each plan grants besides plugins. Prices live with billing; these are the limits the
-# runtime enforces. None: no seat limit.
-PLAN_TERMS: dict[str, PlanTerms] = {
-    "free": PlanTerms(10, ("catalog", "search", "plugins")),
-    "team": PlanTerms(100, ("catalog", "search", "plugins", "sso")),
-    "enterprise": PlanTerms(None, ("catalog", "search", "plugins", "sso", "scim", "audit")),
-}
-
-
-def plan_terms(plan: str) -> PlanTerms:
-    return PLAN_TERMS.get(plan, PLAN_TERMS["free"])
 
 
 def audience(tenant: Tenant) -> str:

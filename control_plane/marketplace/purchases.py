@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.core.errors import Conflict, NotFound, ValidationFailed
-from control_plane.marketplace import audit
+from control_plane.marketplace import audit, plans
 from control_plane.marketplace.errors import PurchasesUnavailable
 from control_plane.marketplace.models import AddOn, AddOnState, Plugin, Tier
 from control_plane.marketplace.service import addon, now
@@ -70,7 +70,7 @@ def buy(
 ) -> AddOn:
     if plugin.tier != Tier.PREMIUM or not plugin.price_lookup_key:
         raise ValidationFailed({"plugin": f"{plugin.name} is free; install it directly"})
-    if tenant.plan in plugin.included_in_plans:
+    if plans.includes(tenant.plan, plugin.key):
         raise Conflict(f"your {tenant.plan} plan already includes {plugin.name}")
     current = addon(session, tenant, plugin)
     if current is not None and current.state in (AddOnState.PENDING, AddOnState.ACTIVE):
@@ -142,8 +142,13 @@ def cancel(
         subscription_item_id=current.subscription_item_id,
         idempotency_key=f"addon-cancel:{current.id}",
     )
-    current.current_period_end = period_end or now()
-    current.state = AddOnState.CANCELING
+    if current.state == AddOnState.PENDING:
+        # Never paid: nothing to run until the period end.
+        current.current_period_end = now()
+        current.state = AddOnState.CANCELED
+    else:
+        current.current_period_end = period_end or now()
+        current.state = AddOnState.CANCELING
     audit.record(
         session,
         tenant,

@@ -20,7 +20,7 @@ from control_plane.core.web import DbSession, plane, require_login, session_user
 from control_plane.fleet.routes import operator_guard
 from control_plane.identity.models import Membership, Organization, Role
 from control_plane.identity.service import organization_of
-from control_plane.marketplace import purchases
+from control_plane.marketplace import plans, purchases
 from control_plane.marketplace import service as marketplace
 from control_plane.marketplace.models import Plugin, Tier
 from control_plane.tenants import service as tenants
@@ -157,7 +157,7 @@ def describe(session: Session, tenant: Tenant, plugin: Plugin) -> PluginOut:
         publisher=plugin.publisher,
         tier=str(plugin.tier),
         price_lookup_key=plugin.price_lookup_key,
-        included_in_plans=list(plugin.included_in_plans),
+        included_in_plans=plans.plans_including(plugin.key),
         entitled=marketplace.is_entitled(session, tenant, plugin),
         installed_version=installed.version if installed else None,
         purchase=str(bought.state) if bought else None,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from control_plane.marketplace import service as marketplace
 from control_plane.marketplace.models import Tier
+from control_plane.marketplace.plans import plans_including
 from control_plane.marketplace.service import PluginDraft, VersionDraft
 
 PUBLISHER = "Backlot"
@@ -71,7 +72,7 @@ BUILTIN: list[tuple[PluginDraft, VersionDraft]] = [
             publisher=PUBLISHER,
             tier=Tier.PREMIUM,
             price_lookup_key="addon_scorecards_monthly",
-            included_in_plans=("enterprise",),
+            included_in_plans=tuple(plans_including("scorecards")),
         ),
         VersionDraft("1.0.0", FIRST_RELEASES, ("catalog:read",)),
     ),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from control_plane.core.crypto import secret_box
 from control_plane.core.errors import Conflict, NotFound, ValidationFailed
 from control_plane.core.settings import Settings
-from control_plane.marketplace import audit
+from control_plane.marketplace import audit, plans
 from control_plane.marketplace.errors import Incompatible, NotEntitled
 from control_plane.marketplace.models import (
     AddOn,
@@ -171,7 +171,7 @@ def addon(session: Session, tenant: Tenant, plugin: Plugin) -> AddOn | None:
 
 
 def is_entitled(session: Session, tenant: Tenant, plugin: Plugin) -> bool:
-    if plugin.tier == Tier.FREE or tenant.plan in plugin.included_in_plans:
+    if plugin.tier == Tier.FREE or plans.includes(tenant.plan, plugin.key):
         return True
     bought = addon(session, tenant, plugin)
     if bought is None or bought.state not in ENTITLING_ADDON_STATES:

@@ -17,6 +17,8 @@ from aiohttp import web
 from localstripe import resources, server
 from localstripe.errors import UserError
 
+from infra.stripe import localstripe_addons
+
 
 def accept_proration_behavior() -> None:
     """Let subscription updates carry ``proration_behavior``, as Stripe's API does.
@@ -56,6 +58,7 @@ def main() -> None:
     resources.store.dump_to_disk = dump_to_disk  # type: ignore[method-assign]
     resources.store.clear()
     accept_proration_behavior()
+    localstripe_addons.install()
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host="127.0.0.1", port=args.port, access_log=None, print=None)
 

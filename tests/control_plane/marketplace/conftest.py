@@ -10,10 +10,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_plane.core.database import build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.identity.models import Organization, User
+from control_plane.marketplace import purchases
 from control_plane.marketplace.seed import seed
 from control_plane.tenants.models import Tenant
 from tests.control_plane.factories import make_tenant
 from tests.control_plane.marketplace.live import RuntimeProcess, run_runtime, serve_control_plane
+
+
+@pytest.fixture(autouse=True)
+def no_billing_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Purchases start unavailable, as in an app without billing, whatever ran before: an
+    app built with Stripe settings installs billing's gateway process-wide."""
+    monkeypatch.setattr(purchases, "GATEWAY", purchases.UnavailablePurchaseGateway())
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """A tenant admin installs a plugin from the console in a real browser and uses it in the
 portal, against the whole running product (``make run``'s embedded default)."""
-# ruff: noqa: F811 - the end-to-end fixtures are imported and then requested by name
 
 from __future__ import annotations
 
@@ -11,11 +10,6 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import (  # noqa: F401 - the product and browser fixtures
-    context,
-    page,
-    product,
-)
 from tests.e2e.product import Product
 
 pytestmark = [pytest.mark.marketplace, pytest.mark.e2e, pytest.mark.embedded, pytest.mark.browser]
