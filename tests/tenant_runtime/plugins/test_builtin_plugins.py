@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from tenant_runtime.catalog.descriptors import parse_descriptors
-from tenant_runtime.catalog.service import CatalogService
+from tenant_runtime.catalog.store import CatalogStore
 from tenant_runtime.plugins.builtin.cicd import sign
 from tenant_runtime.plugins.host import discover_plugins
 from tests.tenant_runtime.plugins.conftest import PluginClient
@@ -108,7 +108,9 @@ def documented(session: Session, tmp_path: Path) -> str:
         f"    backstage.io/managed-by-location: file:{repo / 'catalog-info.yaml'}\n"
         "spec:\n  type: service\n  lifecycle: production\n  owner: group:default/platform-team\n"
     )
-    CatalogService(session).register_entities(parse_descriptors(descriptor, source="test"))
+    CatalogStore(session).upsert(
+        parse_descriptors(descriptor, source="test"), location_key=None, actor="test"
+    )
     session.commit()
     return "component/default/payments"
 

@@ -11,7 +11,7 @@ from kubernetes import client as kube
 from sqlalchemy.orm import Session
 
 from tenant_runtime.catalog.descriptors import parse_descriptors
-from tenant_runtime.catalog.service import CatalogService
+from tenant_runtime.catalog.store import CatalogStore
 from tests.tenant_runtime.plugins.conftest import PluginClient
 
 pytestmark = [pytest.mark.marketplace, pytest.mark.k8s]
@@ -50,13 +50,15 @@ def _deployment(name: str, labels: dict[str, str]) -> dict[str, Any]:
 def kubernetes_id(session: Session) -> str:
     """A catalog component whose workloads carry this kubernetes-id label."""
     kubernetes_id = f"payments-{uuid.uuid4().hex[:6]}"
-    CatalogService(session).register_entities(
+    CatalogStore(session).upsert(
         parse_descriptors(
             "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments\n"
             f"  annotations:\n    backstage.io/kubernetes-id: {kubernetes_id}\n"
             "spec:\n  type: service\n  lifecycle: production\n  owner: platform-team\n",
             source="test",
-        )
+        ),
+        location_key=None,
+        actor="test",
     )
     session.commit()
     return kubernetes_id
