@@ -72,7 +72,7 @@ promtool-build: ## Build the pinned promtool that checks the alert rules (cached
 .PHONY: test
 test: test-deps sync cluster-build helm-build catalog-client dex-build stripe-build promtool-build ## Install what the tests need, start the servers, run the suite
 	@python3 -m infra.testenv.services up
-	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+	@$(UV) run --frozen pytest -m "not bench" $(PYTEST_ARGS)
 
 .PHONY: bench-catalog
 bench-catalog: sync ## Catalog benchmark on PostgreSQL (10k; BACKLOT_BENCH_CATALOG_SIZES=10000,100000 for 100k)
