@@ -7,13 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tenant_runtime.catalog.cursors import decode_cursor, encode_cursor
 from tenant_runtime.catalog.descriptors import parse_descriptors
 from tenant_runtime.catalog.errors import CatalogInputError
-from tenant_runtime.catalog.filters import Predicate, predicate_clause
+from tenant_runtime.catalog.filters import (
+    Predicate,
+    implied_kinds,
+    kind_only,
+    predicate_clause,
+)
 from tenant_runtime.catalog.models import EntityRecord, RelationRecord, SearchRecord
 from tenant_runtime.catalog.refs import InvalidEntityRef, parse_entity_ref
 from tenant_runtime.catalog.relations import RELATION_TYPES
@@ -122,6 +127,20 @@ def sort_expression(field: str) -> ColumnElement[Any]:
     )
 
 
+def sorts_by_column(field: str) -> bool:
+    """Whether the sort is an entity column, which is never null.
+
+    Such a sort needs no NULLS LAST (which only a matching index could answer for both
+    directions) and its keyset is a plain row comparison an index range can answer.
+    """
+    return _column_for_order(field.lower()) is not None
+
+
+def _directed(expression: ColumnElement[Any], *, descending: bool, nullable: bool) -> Any:
+    ordered = expression.desc() if descending else expression.asc()
+    return ordered.nulls_last() if nullable else ordered
+
+
 class CatalogService:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -146,11 +165,12 @@ class CatalogService:
         # from indexes alone, without reading the wide rows of entities it skips.
         query = select(EntityRecord.uid).where(predicate_clause(predicate))
         for item in order:
-            expression = sort_expression(item.field)
             query = query.order_by(
-                expression.asc().nulls_last()
-                if item.order == "asc"
-                else expression.desc().nulls_last()
+                _directed(
+                    sort_expression(item.field),
+                    descending=item.order == "desc",
+                    nullable=not sorts_by_column(item.field),
+                )
             )
         query = query.order_by(EntityRecord.uid if order else EntityRecord.entity_ref)
         uids = list(self.session.scalars(query.offset(offset).limit(limit)))
@@ -218,6 +238,7 @@ class CatalogService:
         if limit == 0:
             return {"items": [], "totalItems": total, "pageInfo": {}}
         sort = sort_expression(query.order.field) if query.order else None
+        nullable = query.order is not None and not sorts_by_column(query.order.field)
         descending = query.order is not None and query.order.order == "desc"
         previous = bool(state.get("isPrevious"))
         boundary = state.get("orderFieldValues")
@@ -225,8 +246,10 @@ class CatalogService:
             where
         )
         if boundary is not None:
-            statement = statement.where(_keyset(sort, boundary, descending, before=previous))
-        statement = _ordered(statement, sort, descending, reverse=previous)
+            statement = statement.where(
+                _keyset(sort, boundary, descending, before=previous, nullable=nullable)
+            )
+        statement = _ordered(statement, sort, descending, reverse=previous, nullable=nullable)
         if cursor is None and offset:
             statement = statement.offset(offset)
         rows = self.session.execute(statement.limit(limit + 1)).all()
@@ -358,6 +381,10 @@ class CatalogService:
         """Value counts per facet (array fields count each element), case preserved."""
         filtered = predicate is not None
         matching = select(EntityRecord.uid).where(predicate_clause(predicate))
+        # Search rows carry their entity's kind: a facet within some kinds reads only
+        # their rows, and needs no look at the entities when the kind is all it filters on.
+        kinds = implied_kinds(predicate)
+        by_kind_alone = kind_only(predicate) is not None
         result: dict[str, list[dict[str, Any]]] = {}
         for facet in facets:
             key = facet.lower()
@@ -384,7 +411,9 @@ class CatalogService:
                     .where(SearchRecord.key == key, SearchRecord.original_value.is_not(None))
                     .group_by(SearchRecord.original_value)
                 )
-                if filtered:
+                if kinds is not None:
+                    statement = statement.where(SearchRecord.kind.in_(kinds))
+                if filtered and not by_kind_alone:
                     statement = statement.where(SearchRecord.entity_uid.in_(matching))
             counts = [(str(value), int(count)) for value, count in self.session.execute(statement)]
             counts.sort(key=lambda item: (-item[1], item[0]))
@@ -471,10 +500,17 @@ def _cursor_state(
 
 
 def _ordered(
-    statement: Select[Any], sort: ColumnElement[Any] | None, descending: bool, *, reverse: bool
+    statement: Select[Any],
+    sort: ColumnElement[Any] | None,
+    descending: bool,
+    *,
+    reverse: bool,
+    nullable: bool,
 ) -> Select[Any]:
     backwards = descending != reverse
-    if sort is not None:
+    if sort is not None and not nullable:
+        statement = statement.order_by(sort.desc() if backwards else sort.asc())
+    elif sort is not None:
         # Nulls come last in reading order, so first when reading backwards.
         expression = sort.desc() if backwards else sort.asc()
         statement = statement.order_by(
@@ -484,7 +520,12 @@ def _ordered(
 
 
 def _keyset(
-    sort: ColumnElement[Any] | None, boundary: list[Any], descending: bool, *, before: bool
+    sort: ColumnElement[Any] | None,
+    boundary: list[Any],
+    descending: bool,
+    *,
+    before: bool,
+    nullable: bool,
 ) -> ColumnElement[bool]:
     """Rows after (or before) the boundary row in reading order (nulls last, then uid)."""
     if sort is None:
@@ -498,6 +539,10 @@ def _keyset(
     # Later in reading order means a greater value when ascending forwards or descending
     # backwards, a smaller one otherwise; uid breaks ties the same way.
     greater = descending == before
+    if not nullable and value is not None:
+        # A row comparison: an index on (…, value, uid) answers it as one range.
+        row, bound = tuple_(sort, EntityRecord.uid), tuple_(literal(str(value)), literal(uid))
+        return row > bound if greater else row < bound
     later_value = sort > value if greater else sort < value
     later_uid = EntityRecord.uid > uid if greater else EntityRecord.uid < uid
     if not before:

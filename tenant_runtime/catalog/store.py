@@ -168,11 +168,24 @@ class CatalogStore:
         search: list[dict[str, Any]] = []
         relations: set[tuple[str, str, str, str]] = set()
         for uid, descriptor in written:
+            kind = descriptor.ref.kind
             search.append(
-                {"entity_uid": uid, "key": "metadata.uid", "value": uid, "original_value": uid}
+                {
+                    "entity_uid": uid,
+                    "kind": kind,
+                    "key": "metadata.uid",
+                    "value": uid,
+                    "original_value": uid,
+                }
             )
             search.extend(
-                {"entity_uid": uid, "key": key, "value": value, "original_value": original}
+                {
+                    "entity_uid": uid,
+                    "kind": kind,
+                    "key": key,
+                    "value": value,
+                    "original_value": original,
+                }
                 for key, value, original in search_rows(descriptor.body)
             )
             origin = str(descriptor.ref)
