@@ -109,6 +109,22 @@ class SearchRecord(Base):
     original_value: Mapped[str | None] = mapped_column(String(200))
 
 
+class FacetCountRecord(Base):
+    """How many search rows of one kind have one key and original value.
+
+    Kept by the store with every write, so facets over the whole catalog or within some
+    kinds (what the catalog page asks for) are a few rows' sum, not a count of 100,000.
+    Facets with any other filter count the search rows themselves.
+    """
+
+    __tablename__ = "entity_facet_counts"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(63), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
 class LocationRecord(Base):
     """A registered location (`url:` or `file:`), read again on refresh."""
 

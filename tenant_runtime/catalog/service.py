@@ -19,7 +19,12 @@ from tenant_runtime.catalog.filters import (
     kind_only,
     predicate_clause,
 )
-from tenant_runtime.catalog.models import EntityRecord, RelationRecord, SearchRecord
+from tenant_runtime.catalog.models import (
+    EntityRecord,
+    FacetCountRecord,
+    RelationRecord,
+    SearchRecord,
+)
 from tenant_runtime.catalog.refs import InvalidEntityRef, parse_entity_ref
 from tenant_runtime.catalog.relations import RELATION_TYPES
 from tenant_runtime.catalog.search import full_text_clause
@@ -381,8 +386,8 @@ class CatalogService:
         """Value counts per facet (array fields count each element), case preserved."""
         filtered = predicate is not None
         matching = select(EntityRecord.uid).where(predicate_clause(predicate))
-        # Search rows carry their entity's kind: a facet within some kinds reads only
-        # their rows, and needs no look at the entities when the kind is all it filters on.
+        # Over the whole catalog or within some kinds alone, the store's counts answer;
+        # otherwise search rows carry their entity's kind, so a facet reads only those rows.
         kinds = implied_kinds(predicate)
         by_kind_alone = kind_only(predicate) is not None
         result: dict[str, list[dict[str, Any]]] = {}
@@ -405,6 +410,14 @@ class CatalogService:
                             select(EntityRecord.entity_ref).where(predicate_clause(predicate))
                         )
                     )
+            elif not filtered or by_kind_alone:
+                statement = (
+                    select(FacetCountRecord.value, func.sum(FacetCountRecord.count))
+                    .where(FacetCountRecord.key == key, FacetCountRecord.count > 0)
+                    .group_by(FacetCountRecord.value)
+                )
+                if kinds is not None:
+                    statement = statement.where(FacetCountRecord.kind.in_(kinds))
             else:
                 statement = (
                     select(SearchRecord.original_value, func.count())

@@ -89,6 +89,7 @@ def test_migrations_go_down_to_nothing_and_back_up(runtime_settings: RuntimeSett
         "entities",
         "relations",
         "entity_search",
+        "entity_facet_counts",
         "locations",
         "entity_history",
         # Users, groups and sessions (sign-in and SCIM).
