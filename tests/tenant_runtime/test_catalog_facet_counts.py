@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from infra.testenv import services
 from tenant_runtime.catalog.descriptors import validate_descriptor
 from tenant_runtime.catalog.models import EntityRecord, FacetCountRecord, SearchRecord
-from tenant_runtime.catalog.service import CatalogService
+from tenant_runtime.catalog.service import CatalogService, EntityQuery
 from tenant_runtime.catalog.store import CatalogStore
 from tenant_runtime.core.database import create_database_engine
 from tenant_runtime.core.settings import RuntimeSettings
@@ -127,3 +127,22 @@ def test_facets_within_a_kind_match_counting_the_search_rows(catalog_session: Se
         {"value": "counted-y", "count": 1},
         {"value": "counted-z", "count": 1},
     ]
+
+
+@pytest.mark.parametrize(
+    ("predicate", "kinds"),
+    [(None, None), ({"kind": "component"}, ["component"]), ({"kind": {"$in": ["API"]}}, ["api"])],
+)
+def test_totals_of_kind_queries_come_out_as_counted(
+    catalog_session: Session, predicate: dict[str, Any] | None, kinds: list[str] | None
+) -> None:
+    session = catalog_session
+    write(session, component("a", ["x"]), component("b", ["y"]), api("c"))
+    session.commit()
+    counted = select(func.count()).select_from(EntityRecord)
+    if kinds is not None:
+        counted = counted.where(EntityRecord.kind.in_(kinds))
+
+    page = CatalogService(session).query_entities(EntityQuery(predicate), limit=0)
+
+    assert page["totalItems"] == session.scalar(counted)
