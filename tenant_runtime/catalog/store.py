@@ -36,6 +36,9 @@ ENTITIES = cast(Table, EntityRecord.__table__)
 SEARCH = cast(Table, SearchRecord.__table__)
 RELATIONS = cast(Table, RelationRecord.__table__)
 HISTORY = cast(Table, HistoryRecord.__table__)
+# Count changes are written once this many are pending, so a 100,000-entity location does
+# not hold half a million of them in memory (250 MiB at 100k).
+FACET_CHANGES_PENDING = 20_000
 FacetKey = tuple[str, str, str]
 # One array per column, so a whole batch of count changes is one statement.
 ADD_FACET_COUNTS_POSTGRESQL = text(
@@ -95,6 +98,8 @@ class CatalogStore:
         for start in range(0, len(descriptors), CHUNK_SIZE):
             chunk = descriptors[start : start + CHUNK_SIZE]
             conflicts.extend(self._upsert_chunk(chunk, location_key, parents, actor))
+            if len(self._facet_changes) >= FACET_CHANGES_PENDING:
+                self._write_facet_counts()
         self._write_facet_counts()
         self.session.flush()
         return conflicts
@@ -274,7 +279,13 @@ class CatalogStore:
         self.session.flush()
 
     def _write_facet_counts(self) -> None:
-        """Apply the netted count changes, in key order so concurrent writers never deadlock."""
+        """Apply the netted count changes in key order.
+
+        In key order, two writers that each write their changes at once take the rows'
+        locks in the same order and cannot deadlock. A large location writes its changes
+        in several goes; should two such writes deadlock, PostgreSQL fails one of them,
+        and that write rolls back whole (a refresh tries again at the next interval).
+        """
         changes = sorted((key, n) for key, n in self._facet_changes.items() if n)
         self._facet_changes.clear()
         if not changes:
