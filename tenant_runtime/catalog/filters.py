@@ -6,6 +6,11 @@ of dotted keys to matchers (a value, `{$in}`, `{$exists}`, `{$hasPrefix}`/`{$sta
 case-insensitively against the flattened search rows (catalog/search.py); `kind` and
 `metadata.name|namespace|uid` use the entity's own indexed columns, and
 `relations.<type>` reads the relations table. An unknown key matches nothing.
+
+Search rows carry their entity's kind: where a predicate restricts the kind (as nearly
+every catalog query does), its search-row subqueries are restricted to that kind too.
+That changes no answer, since an entity's rows all carry its own kind, but it lets the
+database read only that kind's rows, and know when a combination is rare in it.
 """
 
 from __future__ import annotations
@@ -48,25 +53,76 @@ def _statement(key: str, values: list[str | None]) -> Predicate:
     return {key: {"$in": values}}
 
 
-def predicate_clause(predicate: Predicate | None) -> ColumnElement[bool]:
-    """A WHERE clause on `entities` for the predicate; `None` matches everything."""
+def predicate_clause(
+    predicate: Predicate | None, kinds: Sequence[str] | None = None
+) -> ColumnElement[bool]:
+    """A WHERE clause on `entities` for the predicate; `None` matches everything.
+
+    `kinds`, when given, are the kinds an enclosing conjunction already restricts to.
+    """
     if predicate is None:
         return true()
     if not isinstance(predicate, Mapping):
         raise CatalogInputError("a query must be an object")
+    if kinds is None:
+        kinds = implied_kinds(predicate)
     clauses: list[ColumnElement[bool]] = []
     for key, matcher in predicate.items():
         if key == "$all":
-            clauses.append(and_(true(), *(predicate_clause(p) for p in _list(key, matcher))))
+            clauses.append(and_(true(), *(predicate_clause(p, kinds) for p in _list(key, matcher))))
         elif key == "$any":
-            clauses.append(or_(false(), *(predicate_clause(p) for p in _list(key, matcher))))
+            clauses.append(or_(false(), *(predicate_clause(p, kinds) for p in _list(key, matcher))))
         elif key == "$not":
-            clauses.append(not_(predicate_clause(matcher)))
+            clauses.append(not_(predicate_clause(matcher, kinds)))
         elif key.startswith("$"):
             raise CatalogInputError(f"unknown query operator {key!r}")
         else:
-            clauses.append(_key_clause(key, matcher))
+            clauses.append(_key_clause(key, matcher, kinds))
     return and_(true(), *clauses)
+
+
+def implied_kinds(predicate: Predicate | None) -> list[str] | None:
+    """The kinds every match must have, when the predicate's conjunction says so plainly."""
+    if not isinstance(predicate, Mapping):
+        return None
+    found: list[str] | None = None
+    for key, matcher in predicate.items():
+        kinds: list[str] | None = None
+        if key == "$all" and isinstance(matcher, list):
+            for part in matcher:
+                found = _intersect(found, implied_kinds(part))
+        elif key.lower() == "kind":
+            kinds = _kind_values(matcher)
+        found = _intersect(found, kinds)
+    return found
+
+
+def kind_only(predicate: Predicate | None) -> list[str] | None:
+    """The kinds, when the predicate is nothing but a restriction to them."""
+    if not isinstance(predicate, Mapping) or len(predicate) != 1:
+        return None
+    ((key, matcher),) = predicate.items()
+    if key == "$all" and isinstance(matcher, list) and len(matcher) == 1:
+        return kind_only(matcher[0])
+    return _kind_values(matcher) if key.lower() == "kind" else None
+
+
+def _intersect(found: list[str] | None, kinds: list[str] | None) -> list[str] | None:
+    if kinds is None:
+        return found
+    if found is None:
+        return kinds
+    return [kind for kind in found if kind in kinds]
+
+
+def _kind_values(matcher: object) -> list[str] | None:
+    if isinstance(matcher, str):
+        return [matcher.lower()]
+    if isinstance(matcher, Mapping) and list(matcher) == ["$in"]:
+        values = matcher["$in"]
+        if isinstance(values, list) and all(isinstance(v, str) for v in values):
+            return [v.lower() for v in values]
+    return None
 
 
 def _list(operator: str, value: object) -> list[Predicate]:
@@ -75,30 +131,32 @@ def _list(operator: str, value: object) -> list[Predicate]:
     return value
 
 
-def _key_clause(key: str, matcher: object) -> ColumnElement[bool]:
+def _key_clause(key: str, matcher: object, kinds: Sequence[str] | None) -> ColumnElement[bool]:
     lowered = key.lower()
     if isinstance(matcher, Mapping):
         if "$exists" in matcher:
-            exists = _exists(lowered)
+            exists = _exists(lowered, kinds)
             return exists if matcher["$exists"] else not_(exists)
         if "$in" in matcher:
             values = matcher["$in"]
             if not isinstance(values, list):
                 raise CatalogInputError(f"{key}: $in takes a list of values")
-            return _equals(lowered, [_text(v) for v in values])
+            return _equals(lowered, [_text(v) for v in values], kinds)
         for operator in PREFIX_OPERATORS:
             if operator in matcher:
-                return _prefix(lowered, _text(matcher[operator]))
+                return _prefix(lowered, _text(matcher[operator]), kinds)
         if "$contains" in matcher:
             inner = matcher["$contains"]
             if isinstance(inner, Mapping):
                 # Elements of an array of objects are flattened under the array's key.
-                return and_(true(), *(_key_clause(f"{key}.{sub}", m) for sub, m in inner.items()))
-            return _equals(lowered, [_text(inner)])
+                return and_(
+                    true(), *(_key_clause(f"{key}.{sub}", m, kinds) for sub, m in inner.items())
+                )
+            return _equals(lowered, [_text(inner)], kinds)
         raise CatalogInputError(f"{key}: unknown matcher {sorted(matcher)}")
     if isinstance(matcher, list):
         raise CatalogInputError(f"{key}: use $in to match one of several values")
-    return _equals(lowered, [_text(matcher)])
+    return _equals(lowered, [_text(matcher)], kinds)
 
 
 def _text(value: object) -> str:
@@ -119,38 +177,40 @@ def _column(key: str) -> InstrumentedAttribute[str] | None:
     }.get(key)
 
 
-def _equals(key: str, values: list[str]) -> ColumnElement[bool]:
+def _searched(
+    key: str, kinds: Sequence[str] | None, *conditions: ColumnElement[bool]
+) -> ColumnElement[bool]:
+    """Entities with a search row under `key` meeting the conditions."""
+    rows = select(SearchRecord.entity_uid).where(SearchRecord.key == key, *conditions)
+    if kinds is not None:
+        rows = rows.where(SearchRecord.kind.in_(kinds))
+    return EntityRecord.uid.in_(rows)
+
+
+def _equals(key: str, values: list[str], kinds: Sequence[str] | None) -> ColumnElement[bool]:
     if key.startswith("relations."):
         return _relations(key, RelationRecord.target_ref.in_(values))
     column = _column(key)
     if column is not None:
         return column.in_(values)
-    return EntityRecord.uid.in_(
-        select(SearchRecord.entity_uid).where(
-            SearchRecord.key == key, SearchRecord.value.in_(values)
-        )
-    )
+    return _searched(key, kinds, SearchRecord.value.in_(values))
 
 
-def _prefix(key: str, prefix: str) -> ColumnElement[bool]:
+def _prefix(key: str, prefix: str, kinds: Sequence[str] | None) -> ColumnElement[bool]:
     if key.startswith("relations."):
         return _relations(key, RelationRecord.target_ref.startswith(prefix, autoescape=True))
     column = _column(key)
     if column is not None:
         return column.startswith(prefix, autoescape=True)
-    return EntityRecord.uid.in_(
-        select(SearchRecord.entity_uid).where(
-            SearchRecord.key == key, SearchRecord.value.startswith(prefix, autoescape=True)
-        )
-    )
+    return _searched(key, kinds, SearchRecord.value.startswith(prefix, autoescape=True))
 
 
-def _exists(key: str) -> ColumnElement[bool]:
+def _exists(key: str, kinds: Sequence[str] | None) -> ColumnElement[bool]:
     if key.startswith("relations."):
         return _relations(key, true())
     if _column(key) is not None:
         return true()
-    return EntityRecord.uid.in_(select(SearchRecord.entity_uid).where(SearchRecord.key == key))
+    return _searched(key, kinds)
 
 
 def _relations(key: str, target: ColumnElement[bool]) -> ColumnElement[bool]:

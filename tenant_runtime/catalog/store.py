@@ -9,12 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from tenant_runtime.catalog.bulk import insert_rows
@@ -35,6 +36,28 @@ ENTITIES = cast(Table, EntityRecord.__table__)
 SEARCH = cast(Table, SearchRecord.__table__)
 RELATIONS = cast(Table, RelationRecord.__table__)
 HISTORY = cast(Table, HistoryRecord.__table__)
+# Count changes are written once this many are pending, so a 100,000-entity location does
+# not hold half a million of them in memory (250 MiB at 100k).
+FACET_CHANGES_PENDING = 20_000
+FacetKey = tuple[str, str, str]
+# One array per column, so a whole batch of count changes is one statement.
+ADD_FACET_COUNTS_POSTGRESQL = text(
+    "INSERT INTO entity_facet_counts (key, kind, value, count) "
+    "SELECT * FROM unnest(CAST(:keys AS varchar[]), CAST(:kinds AS varchar[]), "
+    "CAST(:values AS varchar[]), CAST(:counts AS integer[])) "
+    "ON CONFLICT (key, kind, value) "
+    "DO UPDATE SET count = entity_facet_counts.count + excluded.count"
+)
+ADD_FACET_COUNT = text(
+    "INSERT INTO entity_facet_counts (key, kind, value, count) "
+    "VALUES (:key, :kind, :value, :count) "
+    "ON CONFLICT (key, kind, value) "
+    "DO UPDATE SET count = entity_facet_counts.count + excluded.count"
+)
+DROP_EMPTY_FACET_COUNT = text(
+    "DELETE FROM entity_facet_counts "
+    "WHERE key = :key AND kind = :kind AND value = :value AND count <= 0"
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +76,9 @@ def entity_etag(body: Mapping[str, Any]) -> str:
 class CatalogStore:
     def __init__(self, session: Session) -> None:
         self.session = session
+        # Facet count changes since the last write of them, netted: replacing an entity's
+        # search rows with equal ones changes nothing.
+        self._facet_changes: Counter[FacetKey] = Counter()
 
     def upsert(
         self,
@@ -72,6 +98,9 @@ class CatalogStore:
         for start in range(0, len(descriptors), CHUNK_SIZE):
             chunk = descriptors[start : start + CHUNK_SIZE]
             conflicts.extend(self._upsert_chunk(chunk, location_key, parents, actor))
+            if len(self._facet_changes) >= FACET_CHANGES_PENDING:
+                self._write_facet_counts()
+        self._write_facet_counts()
         self.session.flush()
         return conflicts
 
@@ -155,6 +184,16 @@ class CatalogStore:
     def _forget_derived(self, records: Iterable[EntityRecord]) -> None:
         records = list(records)
         self.session.flush()
+        counted = self.session.execute(
+            select(SearchRecord.key, SearchRecord.kind, SearchRecord.original_value, func.count())
+            .where(
+                SearchRecord.entity_uid.in_([r.uid for r in records]),
+                SearchRecord.original_value.is_not(None),
+            )
+            .group_by(SearchRecord.key, SearchRecord.kind, SearchRecord.original_value)
+        )
+        for key, kind, value, count in counted:
+            self._facet_changes[key, kind, value] -= count
         self.session.execute(
             delete(SearchRecord).where(SearchRecord.entity_uid.in_([r.uid for r in records]))
         )
@@ -168,11 +207,24 @@ class CatalogStore:
         search: list[dict[str, Any]] = []
         relations: set[tuple[str, str, str, str]] = set()
         for uid, descriptor in written:
+            kind = descriptor.ref.kind
             search.append(
-                {"entity_uid": uid, "key": "metadata.uid", "value": uid, "original_value": uid}
+                {
+                    "entity_uid": uid,
+                    "kind": kind,
+                    "key": "metadata.uid",
+                    "value": uid,
+                    "original_value": uid,
+                }
             )
             search.extend(
-                {"entity_uid": uid, "key": key, "value": value, "original_value": original}
+                {
+                    "entity_uid": uid,
+                    "kind": kind,
+                    "key": key,
+                    "value": value,
+                    "original_value": original,
+                }
                 for key, value, original in search_rows(descriptor.body)
             )
             origin = str(descriptor.ref)
@@ -180,6 +232,11 @@ class CatalogStore:
                 (origin, str(r.source), r.type, str(r.target)) for r in relations_of(descriptor)
             )
         insert_rows(self.session, SEARCH, search)
+        self._facet_changes.update(
+            (row["key"], row["kind"], row["original_value"])
+            for row in search
+            if row["original_value"] is not None
+        )
         insert_rows(
             self.session,
             RELATIONS,
@@ -218,7 +275,39 @@ class CatalogStore:
             self.session.execute(
                 delete(EntityRecord).where(EntityRecord.uid.in_([r.uid for r in chunk]))
             )
+        self._write_facet_counts()
         self.session.flush()
+
+    def _write_facet_counts(self) -> None:
+        """Apply the netted count changes in key order.
+
+        In key order, two writers that each write their changes at once take the rows'
+        locks in the same order and cannot deadlock. A large location writes its changes
+        in several goes; should two such writes deadlock, PostgreSQL fails one of them,
+        and that write rolls back whole (a refresh tries again at the next interval).
+        """
+        changes = sorted((key, n) for key, n in self._facet_changes.items() if n)
+        self._facet_changes.clear()
+        if not changes:
+            return
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(
+                ADD_FACET_COUNTS_POSTGRESQL,
+                {
+                    "keys": [key for (key, _, _), _ in changes],
+                    "kinds": [kind for (_, kind, _), _ in changes],
+                    "values": [value for (_, _, value), _ in changes],
+                    "counts": [n for _, n in changes],
+                },
+            )
+        else:
+            self.session.execute(
+                ADD_FACET_COUNT,
+                [{"key": k, "kind": kind, "value": v, "count": n} for (k, kind, v), n in changes],
+            )
+        emptied = [{"key": k, "kind": kind, "value": v} for (k, kind, v), n in changes if n < 0]
+        if emptied:
+            self.session.execute(DROP_EMPTY_FACET_COUNT, emptied)
 
     def mark_orphans(
         self, records: Sequence[EntityRecord], *, actor: str | None, location_key: str | None

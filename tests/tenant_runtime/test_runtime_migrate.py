@@ -89,6 +89,7 @@ def test_migrations_go_down_to_nothing_and_back_up(runtime_settings: RuntimeSett
         "entities",
         "relations",
         "entity_search",
+        "entity_facet_counts",
         "locations",
         "entity_history",
         # Users, groups and sessions (sign-in and SCIM).
@@ -114,10 +115,13 @@ def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     assert differences == []
 
 
-def not_the_full_text_index(name: str | None, type_: str, _: object) -> bool:
-    # The GIN expression index exists on PostgreSQL only and is made by the migration
-    # alone; the models do not declare it (SQLite could not create it).
-    return not (type_ == "index" and name == "ix_entities_search_text_fts")
+POSTGRESQL_ONLY_INDEXES = {"ix_entities_search_text_fts", "ix_entities_name_trgm"}
+
+
+def not_a_postgresql_only_index(name: str | None, type_: str, _: object) -> bool:
+    # The GIN indexes (full text, name trigrams) exist on PostgreSQL only and are made by
+    # the migrations alone; the models do not declare them (SQLite could not create them).
+    return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)
 
 
 @pytest.fixture
@@ -140,7 +144,7 @@ def test_migrations_go_down_and_up_on_postgresql(postgres_runtime_engine: Engine
 
     with postgres_runtime_engine.connect() as connection:
         context = MigrationContext.configure(
-            connection, opts={"include_name": not_the_full_text_index}
+            connection, opts={"include_name": not_a_postgresql_only_index}
         )
         differences = compare_metadata(context, metadata)
     assert tables_at_base == {"alembic_version"}
@@ -155,3 +159,13 @@ def test_postgresql_has_the_full_text_index(postgres_runtime_engine: Engine) -> 
     indexes = {i["name"] for i in inspect(postgres_runtime_engine).get_indexes("entities")}
 
     assert "ix_entities_search_text_fts" in indexes
+
+
+@pytest.mark.migrations
+@pytest.mark.integration
+def test_postgresql_has_the_name_trigram_index(postgres_runtime_engine: Engine) -> None:
+    upgrade_to_head(postgres_runtime_engine)
+
+    indexes = {i["name"] for i in inspect(postgres_runtime_engine).get_indexes("entities")}
+
+    assert "ix_entities_name_trgm" in indexes
