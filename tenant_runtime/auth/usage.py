@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -43,10 +44,11 @@ def provisioned_users(session: Session) -> int:
 
 
 class UsageReporter:
-    """Sends this month's seat usage up on start and then every ``usage_report_seconds``.
+    """Sends this month's seat usage up every ``usage_report_seconds``.
 
-    A report that cannot be sent is simply sent again next time: each one carries the
-    whole month's figures, so the newest report is all billing needs.
+    The first report waits a random part of the interval, so a fleet restarted at once (a
+    rollout) does not report all at once. A report that cannot be sent is simply sent again
+    next time: each one carries the whole month's figures, so the newest is all billing needs.
     """
 
     def __init__(
@@ -77,6 +79,8 @@ class UsageReporter:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        # Not for security: only spreads the fleet's reports over the interval.
+        self._stop.wait(random.uniform(0, self.interval_seconds))  # noqa: S311
         while not self._stop.is_set():
             try:
                 self.report_now()

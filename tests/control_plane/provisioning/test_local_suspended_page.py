@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from control_plane.core.database import build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers import suspended_page
 from control_plane.provisioning.drivers.base import RuntimeSpec
@@ -34,6 +36,20 @@ class Suspendable:
     tenant: Tenant
     organization_name: str
     url: str
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that really commit: the served control plane answers each portal's uplink
+    from threads of its own, which one shared connection cannot carry. Each test makes its
+    own tenant."""
+    return build_session_factory(engine)
+
+
+@pytest.fixture
+def db_session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
 
 
 @pytest.fixture
