@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
 
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
@@ -215,3 +217,24 @@ def running_product(data_dir: Path, **extra_env: str) -> Iterator[Product]:
         + "\n".join(leftovers)
         + f"\nlog tail:\n{log_tail(log_path)}"
     )
+
+
+def sign_in_to_the_portal(page: Page, portal_url: str) -> None:
+    """Open the portal from the console, as an admin does: the handoff gives a session."""
+    page.goto("/console/portal")
+    page.wait_for_url(f"{portal_url}/**")
+
+
+def wait_for_portal_status(page: Page, url: str, status: int, timeout_seconds: float) -> None:
+    """Poll ``url`` with the browser's own cookies (its portal session) until it answers."""
+    deadline = time.monotonic() + timeout_seconds
+    last: int | str | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = page.request.get(url, max_redirects=0).status
+        except PlaywrightError as exc:
+            last = str(exc).splitlines()[0]
+        if last == status:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{url} answered {last}, not {status}, within {timeout_seconds:.0f}s")

@@ -3,14 +3,12 @@ portal, against the whole running product (``make run``'s embedded default)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.product import Product
+from tests.e2e.product import Product, sign_in_to_the_portal, wait_for_portal_status
 
 pytestmark = [pytest.mark.marketplace, pytest.mark.e2e, pytest.mark.embedded, pytest.mark.browser]
 
@@ -38,17 +36,6 @@ def _portal_url(page: Page) -> str:
     return portal_url.rstrip("/")
 
 
-def _wait_for_status(url: str, status: int) -> None:
-    deadline = time.monotonic() + LIVE_TIMEOUT_SECONDS
-    last = None
-    while time.monotonic() < deadline:
-        last = httpx.get(url, timeout=5).status_code
-        if last == status:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"{url} answered {last}, not {status}, within {LIVE_TIMEOUT_SECONDS}s")
-
-
 def test_a_tenant_admin_installs_a_free_plugin_and_uses_it(
     page: Page, product: Product, tmp_path: Path
 ) -> None:
@@ -66,7 +53,8 @@ def test_a_tenant_admin_installs_a_free_plugin_and_uses_it(
     expect(page.locator("#plugin-cicd h2")).to_contain_text("installed 1.0.0")
     page.screenshot(path=tmp_path / "console-plugins.png", full_page=True)
 
-    _wait_for_status(runs_page, 200)
+    sign_in_to_the_portal(page, portal)
+    wait_for_portal_status(page, runs_page, 200, LIVE_TIMEOUT_SECONDS)
     page.goto(runs_page)
     expect(page.locator("h1")).to_have_text("CI/CD")
     expect(page.locator("header p")).to_have_text("component:default/orders-service")

@@ -37,7 +37,12 @@ from tests.billing.conftest import (
     sign,
     stripe_secret,
 )
-from tests.e2e.product import Product, running_product
+from tests.e2e.product import (
+    Product,
+    running_product,
+    sign_in_to_the_portal,
+    wait_for_portal_status,
+)
 
 pytestmark = [
     pytest.mark.marketplace,
@@ -176,20 +181,6 @@ def _wait_for_active_subscription(page: Page) -> None:
     pytest.fail(f"the subscription is {status!r}, not active, within {LIVE_TIMEOUT_SECONDS}s")
 
 
-def _wait_for_status(url: str, status: int) -> None:
-    deadline = time.monotonic() + LIVE_TIMEOUT_SECONDS
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = httpx.get(url, timeout=5).status_code
-        except httpx.TransportError as exc:
-            last = type(exc).__name__
-        if last == status:
-            return
-        time.sleep(0.2)
-    pytest.fail(f"{url} answered {last}, not {status}, within {LIVE_TIMEOUT_SECONDS}s")
-
-
 def test_a_team_admin_buys_scorecards_and_uses_it_in_the_portal(
     page: Page, billed_product: Product, localstripe: tuple[str, StripeGateway], tmp_path: Path
 ) -> None:
@@ -210,7 +201,8 @@ def test_a_team_admin_buys_scorecards_and_uses_it_in_the_portal(
     expect(page.locator("#plugin-scorecards .access")).to_have_text("entitled")
     page.screenshot(path=tmp_path / "console-scorecards-bought.png", full_page=True)
 
-    _wait_for_status(f"{portal}/plugins/scorecards/", 200)
+    sign_in_to_the_portal(page, portal)
+    wait_for_portal_status(page, f"{portal}/plugins/scorecards/", 200, LIVE_TIMEOUT_SECONDS)
     page.goto(f"{portal}/plugins/scorecards/")
     expect(page.locator("h1")).to_have_text("Scorecards")
     expect(page.locator("#teams")).to_be_visible()
