@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.core import migrations
-from control_plane.core.database import build_engine
+from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.settings import Settings
 from infra.testenv import services
 from tests.control_plane.factories import KWOK_TOLERATION
@@ -154,3 +154,29 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     )
     yield browser
     browser.close()
+
+
+@pytest.fixture(scope="module")
+def module_database_url(request: pytest.FixtureRequest, postgres_admin_url: str) -> Iterator[str]:
+    """A migrated control-plane database of this test module's own, dropped after it."""
+    module = str(request.module.__name__).rsplit(".", 1)[-1]
+    name = f"backlot_test_{_worker_suffix()}_{module}"[:63]
+    url = services.create_database(postgres_admin_url, name)
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        services.drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+def committed_sessions(module_database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions that really commit, on the module's own database.
+
+    For tests where a served control plane, a worker or a portal's uplink use the database
+    from threads of their own, which one shared connection cannot carry. What they commit
+    stays out of the shared test database, where other tests count rows.
+    """
+    engine = build_engine(module_database_url)
+    yield build_session_factory(engine)
+    engine.dispose()

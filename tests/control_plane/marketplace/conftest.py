@@ -4,10 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_plane.core.database import build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.identity.models import Organization, User
 from control_plane.marketplace import purchases
@@ -25,10 +23,10 @@ def no_billing_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def committed(engine: Engine) -> sessionmaker[Session]:
+def committed(committed_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     """Sessions that really commit: a served control plane and the test both use the database
     at once, which one shared connection cannot carry. Each test makes its own tenant."""
-    return build_session_factory(engine)
+    return committed_sessions
 
 
 @pytest.fixture

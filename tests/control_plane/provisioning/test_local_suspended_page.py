@@ -11,10 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_plane.core.database import build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers import suspended_page
 from control_plane.provisioning.drivers.base import RuntimeSpec
@@ -39,11 +37,10 @@ class Suspendable:
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
+def sessions(committed_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     """Sessions that really commit: the served control plane answers each portal's uplink
-    from threads of its own, which one shared connection cannot carry. Each test makes its
-    own tenant."""
-    return build_session_factory(engine)
+    from threads of its own, which one shared connection cannot carry."""
+    return committed_sessions
 
 
 @pytest.fixture

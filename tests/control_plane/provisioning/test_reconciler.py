@@ -16,8 +16,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_plane.core import migrations
-from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.provisioning.drivers.local import LocalDriver
 from control_plane.provisioning.models import Operation, OperationState
@@ -25,7 +23,6 @@ from control_plane.provisioning.reconciler import Reconciler
 from control_plane.tenants import service as tenants
 from control_plane.tenants.lifecycle import TenantState
 from control_plane.tenants.models import Tenant, TenantEvent
-from infra.testenv import services
 from tests.control_plane.factories import make_tenant, pending_operation
 from tests.support.processes import CATALOG_READER_TOKENS, catalog_entities, tenant_runtime_pids
 
@@ -249,17 +246,6 @@ def test_suspending_and_resuming_a_tenant(
     assert (tenant.state, tenant.observed_generation) == (TenantState.ACTIVE, 3)
     entities = catalog_entities(tenant.runtime_url)
     assert len(entities) == 8, "the portal's data survived the suspension"
-
-
-@pytest.fixture
-def committed_sessions(postgres_admin_url: str) -> Iterator[sessionmaker[Session]]:
-    """Real commits on a database of its own: for tests where threads share the database."""
-    url = services.create_database(postgres_admin_url, "backlot_reconciler_threads")
-    migrations.upgrade(url)
-    engine = build_engine(url)
-    yield build_session_factory(engine)
-    engine.dispose()
-    services.drop_database(postgres_admin_url, "backlot_reconciler_threads")
 
 
 def test_a_long_start_keeps_its_lease_so_the_resync_does_not_take_it_over(

@@ -21,7 +21,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.app import create_app as create_control_plane
-from control_plane.core.database import build_engine, build_session_factory
 from control_plane.core.settings import Settings
 from control_plane.runtime_link import service
 from control_plane.tenants.models import Tenant
@@ -42,16 +41,11 @@ TEST_ID = "sso-test-0001"
 
 
 @pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+def sessions(committed_sessions: sessionmaker[Session]) -> sessionmaker[Session]:
     """Control-plane sessions that really commit: the served control plane answers the
     portal's uplink polls and reports from several threads at once, which one shared
-    connection cannot carry. Each test makes its own tenant.
-
-    Defined here because the runtime tests' `engine` (a tenant's SQLite) hides the suite's.
-    """
-    engine = build_engine(database_url)
-    yield build_session_factory(engine)
-    engine.dispose()
+    connection cannot carry. (Named here because the runtime tests' `sessions` differ.)"""
+    return committed_sessions
 
 
 @pytest.fixture
