@@ -173,8 +173,14 @@ class KubernetesDriver:
         pods = self._core.list_namespaced_pod(
             names.namespace, label_selector=f"{manifests.TENANT_LABEL}={spec.tenant_id}"
         )
+        wanted = manifests.runtime_image(spec, self.config)
         for pod in pods.items:
-            if pod.status is None or pod.metadata is None:
+            if pod.status is None or pod.metadata is None or pod.metadata.deletion_timestamp:
+                continue
+            # Only the pods of the release being rolled out count: during a rollback the
+            # failed release's pods still crash until the Deployment scales them away.
+            images = {c.image for c in (pod.spec.containers if pod.spec else [])}
+            if wanted not in images:
                 continue
             statuses = [
                 *(pod.status.init_container_statuses or []),

@@ -275,11 +275,16 @@ def _container_security() -> dict[str, Any]:
     }
 
 
+def runtime_image(spec: RuntimeSpec, config: ClusterConfig) -> str:
+    """The image the tenant's portal runs: the registered release's, or the repository's tag."""
+    return spec.image or f"{config.image}:{spec.runtime_release}"
+
+
 def deployment(
     spec: RuntimeSpec, names: TenantNames, config: ClusterConfig, *, replicas: int | None = None
 ) -> Manifest:
     tier = SIZE_TIERS[spec.size_tier]
-    image = spec.image or f"{config.image}:{spec.runtime_release}"
+    image = runtime_image(spec, config)
     env_from = [{"configMapRef": {"name": names.config_map}}]
     env = [
         {
