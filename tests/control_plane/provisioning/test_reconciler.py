@@ -251,8 +251,10 @@ def test_suspending_and_resuming_a_tenant(
 def test_a_long_start_keeps_its_lease_so_the_resync_does_not_take_it_over(
     settings: Settings, committed_sessions: sessionmaker[Session], driver: LocalDriver
 ) -> None:
+    # A start twice as long as the lease. The lease is not shorter: its heartbeat (every
+    # third of it) must not miss a beat on a busy two-core machine for reasons of its own.
     slow = settings.model_copy(
-        update={"runtime_startup_delay_seconds": 4.0, "reconcile_lease_seconds": 1.0}
+        update={"runtime_startup_delay_seconds": 6.0, "reconcile_lease_seconds": 3.0}
     )
     reconciler = Reconciler(slow, committed_sessions, LocalDriver(slow))
     with committed_sessions() as db_session:
